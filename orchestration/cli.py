@@ -1,0 +1,367 @@
+"""The ``tfm`` command line: ingest, build, generate, query, and a demo that does it all on bundled data.
+
+Every command prints progress as it goes; a failure prints a one-line cause and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+
+from orchestration.settings import SAMPLES_DIR, Settings
+
+EXIT_FAILED = 1
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    settings.prepare()
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """tfm: a FinOps warehouse from raw cloud bills (AWS CUR, FOCUS) to DuckDB, through Dagster and dbt.
+
+    Files live under $TFM_HOME (default ./.tfm): warehouse.duckdb, landing/ and dagster/.
+    """
+
+
+# --- ingest -------------------------------------------------------------------------------------------
+
+
+def _parse_period(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(f"{value}-01")
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a billing period; use YYYY-MM") from None
+
+
+def run_ingest(settings: Settings, period: date | None = None) -> list[str]:
+    """Scan the landing folder, then materialize the raw partitions that need it. Returns the problems."""
+    import dagster as dg
+
+    from orchestration.defs.ingest import billing_months, partition_key, raw_asset_key, raw_assets
+    from orchestration.defs.resources import TfmWarehouse
+    from orchestration.ingest.loader import period_states, scan_landing
+    from orchestration.ingest.warehouse import connect, ensure_schema
+
+    _say(f"scanning {settings.landing}")
+    con = connect(settings.warehouse)
+    try:
+        ensure_schema(con)
+        scan = scan_landing(con, settings.landing, log=_say)
+        states = period_states(con)
+    finally:
+        con.close()
+    _say(
+        f"landing: {len(scan.new)} new, {len(scan.changed)} changed, {len(scan.removed)} removed, "
+        f"{scan.unchanged} unchanged file(s)"
+    )
+    todo: dict[str, list[str]] = {}
+    for state in states:
+        if state.needs_load and (period is None or state.period == period):
+            todo.setdefault(partition_key(state.period), []).append(state.family)
+    valid_keys = set(billing_months.get_partition_keys())
+    problems: list[str] = []
+    instance = dg.DagsterInstance.get()
+    resources = {"warehouse": TfmWarehouse.from_settings(settings)}
+    if not todo:
+        _say("nothing to load: every billing period matches the landing folder")
+    for index, (key, families) in enumerate(sorted(todo.items()), start=1):
+        if key not in valid_keys:
+            problems.append(f"billing period {key[:7]} is outside the partitions tfm manages")
+            continue
+        _say(f"[{index}/{len(todo)}] loading {key[:7]}: {', '.join(sorted(families))}")
+        started = time.monotonic()
+        result = dg.materialize(
+            raw_assets,
+            selection=[raw_asset_key(f) for f in families],
+            partition_key=key,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            tags={"tfm/trigger": "cli"},
+        )
+        if not result.success:
+            for event in result.get_step_failure_events():
+                error = event.step_failure_data.error
+                problems.append(error.message.strip().splitlines()[0] if error else f"{key[:7]} failed")
+        _say(f"      done in {time.monotonic() - started:.1f}s (run {result.run_id[:8]})")
+    # Rejected files and blocked periods stay visible on every run until they are fixed.
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        for path, error in con.execute(
+            "SELECT path, error FROM meta.landing_files WHERE status = 'rejected' ORDER BY path"
+        ).fetchall():
+            line = error or path
+            if not any(line in p for p in problems):
+                problems.append(f"rejected {line}")
+    finally:
+        con.close()
+    return problems
+
+
+@main.command()
+@click.option("--landing", type=click.Path(file_okay=False, path_type=Path), help="Landing folder to load.")
+@click.option("--period", help="Only this billing period (YYYY-MM).")
+def ingest(landing: Path | None, period: str | None) -> None:
+    """Load new or changed billing files from the landing folder, one billing period at a time."""
+    import os
+
+    if landing is not None:
+        if not landing.is_dir():
+            _fail(f"landing folder {landing} does not exist")
+        os.environ["TFM_LANDING"] = str(landing.resolve())
+    settings = _settings()
+    problems = run_ingest(settings, _parse_period(period))
+    _report(problems)
+
+
+def _report(problems: list[str]) -> None:
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(EXIT_FAILED)
+
+
+# --- build --------------------------------------------------------------------------------------------
+
+
+def run_build(settings: Settings, select: str | None = None) -> list[str]:
+    """Run the dbt project (dbt build: models and their tests) through Dagster."""
+    import dagster as dg
+    from dagster_dbt import build_dbt_asset_selection
+
+    from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
+
+    selection = build_dbt_asset_selection([tfm_dbt_models], dbt_select=select or "fqn:*")
+    _say(f"building dbt models ({select or 'all'})")
+    started = time.monotonic()
+    result = dg.materialize(
+        [tfm_dbt_models],
+        selection=selection,
+        instance=dg.DagsterInstance.get(),
+        resources={"dbt": dbt_resource()},
+        raise_on_error=False,
+        tags={"tfm/trigger": "cli"},
+    )
+    problems = []
+    if not result.success:
+        for event in result.get_step_failure_events():
+            error = event.step_failure_data.error
+            problems.append(error.message.strip().splitlines()[0] if error else "dbt build failed")
+    _say(f"build {'succeeded' if result.success else 'failed'} in {time.monotonic() - started:.1f}s")
+    return problems
+
+
+@main.command()
+@click.option("--select", "select", help="dbt selection, e.g. 'staging' or 'stg_focus__charges+'.")
+def build(select: str | None) -> None:
+    """Build the dbt project through Dagster."""
+    _report(run_build(_settings(), select))
+
+
+# --- generate -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(["cur2", "cur-legacy-csv", "focus-1.2"]))
+@click.option("--months", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--rows", default=100_000, show_default=True, type=click.IntRange(min=1), help="Rows per month.")
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--start", default="2026-01", show_default=True, help="First billing period (YYYY-MM).")
+@click.option(
+    "--file-format",
+    default="parquet",
+    show_default=True,
+    type=click.Choice(["parquet", "csv"]),
+    help="For cur2 and focus-1.2: parquet or gzip CSV.",
+)
+def generate(out: Path, fmt: str, months: int, rows: int, seed: int, start: str, file_format: str) -> None:
+    """Write synthetic billing files with known truth (trend, commitments, tags, injected anomalies)."""
+    from orchestration.generator import GeneratorConfig, generate as run_generator
+
+    _parse_period(start)
+    config = GeneratorConfig(
+        out=out, fmt=fmt, months=months, rows=rows, seed=seed, start=start, file_format=file_format
+    )
+    started = time.monotonic()
+    summary = run_generator(config, progress=_progress_printer())
+    click.echo("", err=True)
+    elapsed = time.monotonic() - started
+    total = sum(summary.rows_per_period.values())
+    _say(f"wrote {total:,} rows in {len(summary.files)} file(s) to {out} in {elapsed:.1f}s")
+    for period, count in sorted(summary.rows_per_period.items()):
+        _say(f"  {period}: {count:,} rows, billed cost {summary.cost_per_period[period]:,.2f}")
+
+
+def _progress_printer():
+    last = [0.0]
+
+    def progress(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.5 or done >= total:
+            last[0] = now
+            pct = 100 * done / total if total else 100
+            click.echo(f"\r  {pct:5.1f}%  {done:,}/{total:,} rows  {message[:60]:<60}", err=True, nl=False)
+
+    return progress
+
+
+# --- sql ----------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("query")
+@click.option("--max-rows", default=100, show_default=True, help="Rows to print.")
+def sql(query: str, max_rows: int) -> None:
+    """Run one read-only SQL query against the warehouse and print the result."""
+    import duckdb
+
+    from orchestration.ingest.warehouse import connect
+
+    settings = Settings.from_env()
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' or 'tfm demo' first")
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        relation = con.sql(query)
+        if relation is None:
+            _fail("the statement returned no result; tfm sql runs read-only queries")
+        relation.show(max_rows=max_rows, max_width=200)
+    except duckdb.Error as exc:
+        _fail(str(exc).strip().splitlines()[0])
+    finally:
+        con.close()
+
+
+# --- ui -----------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True)
+def ui(port: int) -> None:
+    """Open the Dagster UI (dagster dev) on this warehouse."""
+    import os
+
+    settings = _settings()
+    _say(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.dagster_home})")
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions", "-p", str(port)],
+    )
+
+
+# --- demo ---------------------------------------------------------------------------------------------
+
+DEMO_GENERATED = dict(fmt="cur2", months=3, rows=20_000, seed=42, start="2026-01", file_format="parquet")
+
+
+def _copy_samples(settings: Settings) -> None:
+    target = settings.landing / "samples"
+    for source in sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file()):
+        destination = target / source.relative_to(SAMPLES_DIR)
+        if destination.exists() and destination.stat().st_size == source.stat().st_size:
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination)
+
+
+def _generate_demo_cur2(settings: Settings) -> None:
+    """A generated CUR 2.0 quarter (no real CUR 2.0 sample is public); business inputs stay outside landing."""
+    from orchestration.generator import GeneratorConfig, generate as run_generator
+
+    out = settings.home / "generated" / "cur2"
+    landing_target = settings.landing / "generated-cur2"
+    if landing_target.exists():
+        return
+    _say("generating a CUR 2.0 quarter (synthetic, seed 42)")
+    if out.exists():
+        shutil.rmtree(out)
+    summary = run_generator(GeneratorConfig(out=out, **DEMO_GENERATED), progress=_progress_printer())
+    click.echo("", err=True)
+    exports = {Path(f).relative_to(out).parts[0] for f in summary.files}
+    landing_target.mkdir(parents=True)
+    for export in exports:
+        shutil.move(str(out / export), str(landing_target / export))
+
+
+def _summary(settings: Settings) -> None:
+    from orchestration.ingest.warehouse import connect
+
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        rows = con.execute(
+            """
+            SELECT provider, source_family, strftime(billing_period, '%Y-%m') AS period,
+                   count(*) AS line_items, sum(billed_cost) AS billed_cost, any_value(currency) AS currency
+            FROM (
+                SELECT 'AWS' AS provider, 'aws_cur_legacy' AS source_family, _billing_period AS billing_period,
+                       line_item_unblended_cost AS billed_cost, line_item_currency_code AS currency
+                FROM raw.aws_cur_legacy
+                UNION ALL
+                SELECT 'AWS', 'aws_cur_athena', _billing_period, line_item_unblended_cost, line_item_currency_code
+                FROM raw.aws_cur_athena
+                UNION ALL
+                SELECT 'AWS', 'aws_cur2', _billing_period, line_item_unblended_cost, line_item_currency_code
+                FROM raw.aws_cur2
+                UNION ALL
+                SELECT coalesce(ProviderName, '?'), 'focus', _billing_period, BilledCost, BillingCurrency
+                FROM raw.focus
+            )
+            GROUP BY ALL ORDER BY period, provider, source_family
+            """
+        ).fetchall()
+        files = con.execute("SELECT count(*) FROM meta.file_ledger").fetchone()[0]
+        rejected = con.execute("SELECT count(*) FROM meta.landing_files WHERE status = 'rejected'").fetchone()[0]
+    finally:
+        con.close()
+    click.echo("")
+    click.echo(f"{'period':<8} {'provider':<10} {'source':<15} {'line items':>11} {'billed cost':>16} currency")
+    for provider, family, period, count, cost, currency in rows:
+        click.echo(f"{period:<8} {provider:<10} {family:<15} {count:>11,} {cost:>16,.2f} {currency or ''}")
+    periods = len({r[2] for r in rows})
+    total_rows = sum(r[3] for r in rows)
+    click.echo("")
+    click.echo(f"{periods} billing periods, {total_rows:,} line items from {files} loaded file-period(s)"
+               + (f", {rejected} rejected file(s) (see meta.landing_files)" if rejected else ""))
+    click.echo(f"warehouse: {settings.warehouse}")
+    click.echo("query it:  tfm sql \"SELECT * FROM meta.file_ledger\"")
+    click.echo(f"Dagster UI: tfm ui   (or DAGSTER_HOME={settings.dagster_home} dagster dev -m orchestration.definitions)")
+
+
+@main.command()
+def demo() -> None:
+    """Ingest the bundled real samples and a generated CUR 2.0 quarter, build everything, print a summary."""
+    settings = _settings()
+    started = time.monotonic()
+    _copy_samples(settings)
+    _generate_demo_cur2(settings)
+    problems = run_ingest(settings)
+    if not problems:
+        problems = run_build(settings)
+    _summary(settings)
+    _say(f"demo finished in {time.monotonic() - started:.1f}s")
+    _report(problems)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

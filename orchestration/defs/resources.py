@@ -1,0 +1,38 @@
+"""The warehouse resource shared by every asset that writes to DuckDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.ingest.warehouse import connect, ensure_schema
+from orchestration.settings import Settings
+
+
+class TfmWarehouse(dg.ConfigurableResource):
+    """The DuckDB warehouse file and the landing folder it is loaded from."""
+
+    warehouse_path: str
+    landing_path: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TfmWarehouse:
+        return cls(warehouse_path=str(settings.warehouse), landing_path=str(settings.landing))
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_path)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+        con = connect(self.warehouse_path)
+        try:
+            ensure_schema(con)
+            yield con
+        finally:
+            con.close()

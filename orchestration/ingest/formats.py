@@ -1,0 +1,302 @@
+"""Recognise a billing file from its content and plan how its columns become typed raw columns.
+
+Four source families are recognised from headers (CSV) or schemas (parquet), never from file names:
+
+- ``aws_cur_legacy``: legacy AWS Cost and Usage Report as CSV (plain or gzip), ``lineItem/...`` headers and
+  dynamic ``resourceTags/...`` columns;
+- ``aws_cur_athena``: legacy CUR in the Athena parquet layout (snake_case, ``resource_tags_user_*`` columns);
+- ``aws_cur2``: CUR 2.0 (AWS Data Exports), parquet or gzip CSV, with the map columns ``product``,
+  ``resource_tags``, ``discount`` and ``cost_category``;
+- ``focus``: FOCUS 1.0, 1.1 or 1.2 from any provider, CSV or parquet.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from orchestration.ingest.errors import BadFileError, NotBillingDataError
+from orchestration.ingest.schema import (
+    CUR_MAP_COLUMNS,
+    CUR_NUMERIC_COLUMNS,
+    CUR_STRING_COLUMNS,
+    CUR_TIMESTAMP_COLUMNS,
+    FOCUS_COLUMNS,
+    MONEY_TYPE,
+    cur_column_type,
+    focus_column_type,
+    focus_version,
+    snake_case_cur_header,
+)
+
+DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".parquet")
+
+
+@dataclass(frozen=True)
+class SourceFamily:
+    """One kind of billing input, loaded into its own raw table."""
+
+    name: str
+    description: str
+    period_column: str  # raw column holding the billing period start
+    currency_column: str
+    account_column: str  # the billing (payer) account
+    cost_column: str  # the cash cost that is reported back (sum per period)
+    one_period_per_file: bool  # CUR files never span billing periods; FOCUS exports may
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.name}"
+
+
+_CUR = dict(
+    period_column="bill_billing_period_start_date",
+    currency_column="line_item_currency_code",
+    account_column="bill_payer_account_id",
+    cost_column="line_item_unblended_cost",
+    one_period_per_file=True,
+)
+FAMILIES: dict[str, SourceFamily] = {
+    f.name: f
+    for f in (
+        SourceFamily("aws_cur_legacy", "AWS CUR (legacy CSV)", **_CUR),
+        SourceFamily("aws_cur_athena", "AWS CUR (legacy Athena parquet)", **_CUR),
+        SourceFamily("aws_cur2", "AWS CUR 2.0 (Data Exports)", **_CUR),
+        SourceFamily(
+            "focus",
+            "FOCUS 1.0-1.2 export",
+            period_column="BillingPeriodStart",
+            currency_column="BillingCurrency",
+            account_column="BillingAccountId",
+            cost_column="BilledCost",
+            one_period_per_file=False,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How one raw column is computed from the file."""
+
+    raw_name: str
+    raw_type: str
+    expression: str  # SQL over the source relation
+    source: str | None = None  # the source column, when one column maps to one column
+    check: str | None = None  # SQL that is true on a row whose source value could not be converted
+
+
+@dataclass
+class DetectedFile:
+    path: Path
+    family: SourceFamily
+    container: str  # "csv" or "parquet"
+    source_columns: list[str]
+    source_types: dict[str, str] = field(default_factory=dict)
+    focus_version: str | None = None
+    columns: list[ColumnPlan] = field(default_factory=list)
+
+    @property
+    def file_format(self) -> str:
+        compressed = "gzip " if self.container == "csv" and _is_gzip(self.path) else ""
+        return f"{compressed}{self.container}"
+
+    def plan(self, name: str) -> ColumnPlan:
+        for column in self.columns:
+            if column.raw_name == name:
+                return column
+        raise KeyError(name)
+
+
+def q(identifier: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """Quote an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def is_data_file(path: Path) -> bool:
+    name = path.name.lower()
+    return not name.startswith((".", "_")) and name.endswith(DATA_SUFFIXES)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _is_parquet(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PAR1"
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header row of a CSV file, plain or gzip, without a byte-order mark."""
+    try:
+        raw = gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+        with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+            header = next(csv.reader(text), [])
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BadFileError(path, f"cannot read: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise BadFileError(path, f"not UTF-8 text (byte {exc.start} of the header)") from exc
+    except csv.Error as exc:
+        raise BadFileError(path, f"unreadable CSV header: {exc}", line=1) from exc
+    return [h.strip() for h in header]
+
+
+def _parquet_schema(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    try:
+        rows = con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))}, hive_partitioning = false)"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise BadFileError(path, f"unreadable parquet: {_first_line(exc)}") from exc
+    return {name: dtype for name, dtype, *_ in rows}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def detect(con: duckdb.DuckDBPyConnection, path: Path) -> DetectedFile:
+    """Recognise the source family of a file from its header or schema and plan its columns."""
+    if path.stat().st_size == 0:
+        raise BadFileError(path, "empty file")
+    if _is_parquet(path):
+        types = _parquet_schema(con, path)
+        columns, container = list(types), "parquet"
+    else:
+        columns, types, container = _csv_header(path), {}, "csv"
+        if not any(columns):
+            raise BadFileError(path, "no header row", line=1)
+    names = set(columns)
+    if names == {"status"}:
+        raise NotBillingDataError(f"{path}: the CUR status table written beside the data, not billing rows")
+    if {"BilledCost", "ChargePeriodStart", "BillingAccountId"} <= names:
+        family = FAMILIES["focus"]
+    elif any(c.startswith("lineItem/") for c in columns) and "bill/BillingPeriodStartDate" in names:
+        family = FAMILIES["aws_cur_legacy"]
+    elif {"line_item_unblended_cost", "bill_billing_period_start_date"} <= names:
+        is_cur2 = bool(names & {"product", "resource_tags", "bill_payer_account_name"})
+        family = FAMILIES["aws_cur2" if is_cur2 else "aws_cur_athena"]
+    else:
+        shown = ", ".join(columns[:6]) + (", ..." if len(columns) > 6 else "")
+        raise BadFileError(path, f"unknown file shape: its columns ({shown}) match no billing format")
+    detected = DetectedFile(path, family, container, columns, types)
+    if family.name == "focus":
+        detected.focus_version = focus_version(names)
+        detected.columns = _focus_plan(detected)
+    else:
+        detected.columns = _cur_plan(detected)
+    return detected
+
+
+# --- conversions -----------------------------------------------------------------------------------
+
+
+def _convert(src: str, source_type: str, target: str) -> tuple[str, str | None]:
+    """SQL converting one source expression to the target type, and the SQL flagging a failed conversion."""
+    source_type = source_type.upper()
+    if source_type == target.upper():
+        return src, None
+    if target == "VARCHAR":
+        return f"CAST({src} AS VARCHAR)", None
+    if target.startswith("MAP("):
+        if source_type.startswith("MAP("):
+            expr = f"TRY_CAST({src} AS {target})"
+            return expr, f"({src} IS NOT NULL AND {expr} IS NULL)"
+        expr = f"TRY_CAST(TRY_CAST(nullif(trim({src}), '') AS JSON) AS {target})"
+        return expr, f"(nullif(trim({src}), '') IS NOT NULL AND {expr} IS NULL)"
+    if target == "TIMESTAMP":
+        if source_type.startswith("TIMESTAMP"):
+            return f"CAST({src} AS TIMESTAMP)", None  # TIMESTAMPTZ -> UTC wall time (session zone is UTC)
+        expr = f"tfm_parse_timestamp({src})"
+        return expr, f"(nullif(trim({src}), '') IS NOT NULL AND {expr} IS NULL)"
+    if source_type == "VARCHAR":
+        expr = f"TRY_CAST(nullif(trim({src}), '') AS {target})"
+        return expr, f"(nullif(trim({src}), '') IS NOT NULL AND {expr} IS NULL)"
+    expr = f"TRY_CAST({src} AS {target})"
+    return expr, f"({src} IS NOT NULL AND {expr} IS NULL)"
+
+
+def _column(source: str, raw_name: str, target: str, source_type: str) -> ColumnPlan:
+    expr, check = _convert(q(source), source_type, target)
+    return ColumnPlan(raw_name, target, expr, source=source, check=check)
+
+
+def _tag_map(entries: list[tuple[str, str]]) -> str:
+    """SQL building a MAP(VARCHAR, VARCHAR) from flattened tag columns, keeping only tags with a value."""
+    if not entries:
+        return "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
+    packs = ", ".join(
+        f"struct_pack(k := {lit(key)}, v := CAST({q(col)} AS VARCHAR))" for key, col in entries
+    )
+    return f"map_from_entries(list_filter([{packs}], e -> e.v IS NOT NULL AND e.v <> ''))"
+
+
+# Flattened key/value column groups of the legacy layouts: (CSV prefix, Athena prefix, raw map column).
+_FLATTENED_MAPS = (
+    ("resourceTags/", "resource_tags_", "resource_tags"),
+    ("costCategory/", "cost_category_", "cost_category"),
+)
+
+
+def _cur_plan(detected: DetectedFile) -> list[ColumnPlan]:
+    legacy_csv = detected.family.name == "aws_cur_legacy"
+    plans: list[ColumnPlan] = []
+    flattened: dict[str, list[tuple[str, str]]] = {}
+    seen: set[str] = set()
+    for source in detected.source_columns:
+        map_column = None
+        for csv_prefix, athena_prefix, target in _FLATTENED_MAPS:
+            if legacy_csv and source.startswith(csv_prefix):
+                map_column, key = target, source[len(csv_prefix) :]
+            elif detected.family.name == "aws_cur_athena" and source.startswith(athena_prefix):
+                map_column, key = target, source[len(athena_prefix) :]
+        if map_column:
+            flattened.setdefault(map_column, []).append((key, source))
+            continue
+        raw_name = snake_case_cur_header(source) if legacy_csv else source
+        if raw_name in seen:
+            raise BadFileError(detected.path, f"column {source!r} appears twice")
+        seen.add(raw_name)
+        source_type = detected.source_types.get(source, "VARCHAR")
+        target = cur_column_type(raw_name)
+        if target == "VARCHAR" and source_type not in ("VARCHAR", "BLOB") and detected.container == "parquet":
+            target = MONEY_TYPE if source_type in ("DOUBLE", "FLOAT") else source_type
+        plans.append(_column(source, raw_name, target, source_type))
+    for map_column, entries in flattened.items():
+        plans.append(ColumnPlan(map_column, CUR_MAP_COLUMNS[map_column], _tag_map(entries)))
+    return plans
+
+
+def _focus_plan(detected: DetectedFile) -> list[ColumnPlan]:
+    plans = []
+    for source in detected.source_columns:
+        source_type = detected.source_types.get(source, "VARCHAR")
+        if source in FOCUS_COLUMNS:
+            target = focus_column_type(source)
+        elif source_type in ("DOUBLE", "FLOAT"):
+            target = MONEY_TYPE
+        else:
+            target = source_type if detected.container == "parquet" else "VARCHAR"
+        plans.append(_column(source, source, target, source_type))
+    return plans
+
+
+def core_columns(family: SourceFamily) -> list[tuple[str, str]]:
+    """The columns every raw table of a family has from the start, so staging can rely on them."""
+    if family.name == "focus":
+        return [(c, focus_column_type(c)) for c in FOCUS_COLUMNS]
+    names = sorted(CUR_NUMERIC_COLUMNS | CUR_STRING_COLUMNS | CUR_TIMESTAMP_COLUMNS | set(CUR_MAP_COLUMNS))
+    return [(c, cur_column_type(c)) for c in names]

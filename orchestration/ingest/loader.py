@@ -1,0 +1,506 @@
+"""Scan the landing folder and load billing periods into the raw tables, one period at a time.
+
+The landing folder is the truth: the rows of a (source family, billing period) are the rows that the files
+currently in the landing folder hold for that period. ``scan_landing`` records what each file is (its
+family, format, checksum and billing periods) in ``meta.landing_files``; a period needs loading when the
+set of (file, checksum) it would be built from differs from the set the ledger (``meta.file_ledger``) says
+is loaded. ``load_period`` reads and validates every file of the period first and then replaces the period
+in one transaction, so a period is never half loaded; a bad file is recorded as rejected, and the period it
+belongs to keeps its old rows until the file is fixed or removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from orchestration.ingest.errors import BadFileError, NotBillingDataError, PeriodBlockedError
+from orchestration.ingest.formats import (
+    FAMILIES,
+    DetectedFile,
+    SourceFamily,
+    _first_line,
+    detect,
+    is_data_file,
+    lit,
+    q,
+)
+from orchestration.ingest.warehouse import ensure_schema, raw_columns
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def file_checksum(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# --- reading one file -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """A file opened for SQL: the relation to select from, and how a row position is reported."""
+
+    detected: DetectedFile
+    relation: str
+    row_expr: str  # 1-based position of a row in the file
+    position: str  # "line" (CSV, counting the header) or "row" (parquet)
+    temp_table: str | None = None
+
+
+def _csv_relation(detected: DetectedFile) -> str:
+    columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in detected.source_columns) + "}"
+    nulls = "['', 'NULL']" if detected.family.name == "focus" else "['']"
+    compression = "gzip" if detected.file_format.startswith("gzip") else "none"
+    return (
+        f"read_csv({lit(str(detected.path))}, columns = {columns}, header = true, auto_detect = false, "
+        f"delim = ',', quote = '\"', escape = '\"', nullstr = {nulls}, strict_mode = true, "
+        f"compression = {lit(compression)})"
+    )
+
+
+def _open(con: duckdb.DuckDBPyConnection, detected: DetectedFile, *, materialize: bool) -> _Source:
+    if detected.container == "parquet":
+        relation = (
+            f"read_parquet({lit(str(detected.path))}, hive_partitioning = false, file_row_number = true)"
+        )
+        return _Source(detected, relation, "(file_row_number + 1)", "row")
+    relation = _csv_relation(detected)
+    if not materialize:
+        return _Source(detected, relation, "NULL", "line")
+    # Materialised in file order so that rowid gives the line of every row, for error messages.
+    name = "_tfm_src_" + hashlib.md5(str(detected.path).encode()).hexdigest()[:12]
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {relation}")
+    except duckdb.Error as exc:
+        raise _reader_error(detected.path, exc) from exc
+    return _Source(detected, name, "(rowid + 2)", "line", temp_table=name)
+
+
+def _reader_error(path: Path, exc: duckdb.Error) -> BadFileError:
+    """Turn a DuckDB reader error into a one-line error that keeps the line number the reader reported."""
+    text = str(exc)
+    line = None
+    for part in text.splitlines():
+        if "Line:" in part:
+            digits = part.split("Line:")[1].strip().split()[0].rstrip(".,")
+            line = int(digits) if digits.isdigit() else None
+            break
+    first = _first_line(exc)
+    lowered = text.lower()
+    if "gzip" in lowered or "zlib" in lowered or "decompress" in lowered:
+        cause = f"corrupt gzip stream ({first})"
+    elif "expected" in lowered and "columns" in lowered or "too many columns" in lowered:
+        cause = "row has a different number of columns than the header"
+    else:
+        cause = first
+    return BadFileError(path, cause, line=line)
+
+
+def _position(source: _Source, value: int | None) -> dict:
+    return {source.position: value} if value is not None else {}
+
+
+def _period_expr(detected: DetectedFile) -> str:
+    return f"CAST(date_trunc('month', {detected.plan(detected.family.period_column).expression}) AS DATE)"
+
+
+def _first_bad_row(con: duckdb.DuckDBPyConnection, source: _Source, condition: str) -> int | None:
+    """The position of the first row matching a condition (an error path: a streaming CSV is re-read)."""
+    if source.temp_table or source.detected.container == "parquet":
+        sql = f"SELECT min({source.row_expr}) FROM {source.relation} WHERE {condition}"
+    else:
+        sql = (
+            f"SELECT min(_line) FROM (SELECT row_number() OVER () + 1 AS _line, * FROM {source.relation}) "
+            f"WHERE {condition}"
+        )
+    return con.execute(sql).fetchone()[0]
+
+
+def file_periods(con: duckdb.DuckDBPyConnection, detected: DetectedFile) -> list[date]:
+    """The billing periods (first day of each month) a file holds, validating the period column."""
+    source = _open(con, detected, materialize=False)
+    family = detected.family
+    plan = detected.plan(family.period_column)
+    try:
+        rows = con.execute(
+            f"SELECT {_period_expr(detected)} AS p, count(*) FROM {source.relation} GROUP BY p ORDER BY p"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise _reader_error(detected.path, exc) from exc
+    if not rows:
+        raise BadFileError(detected.path, "no data rows")
+    periods = [p for p, _ in rows if p is not None]
+    if len(periods) < len(rows):
+        condition = plan.check or f"{plan.expression} IS NULL"
+        bad = _first_bad_row(con, source, condition)
+        value = "an empty value" if plan.check is None else "an unparseable date"
+        raise BadFileError(
+            detected.path, f"{value} for the billing period", column=plan.source, **_position(source, bad)
+        )
+    if family.one_period_per_file and len(periods) > 1:
+        bad = _first_bad_row(con, source, f"{_period_expr(detected)} <> DATE {lit(str(periods[0]))}")
+        raise BadFileError(
+            detected.path,
+            f"mixes billing periods {periods[0]:%Y-%m} and {periods[1]:%Y-%m}; a {family.description} file "
+            "holds exactly one",
+            column=plan.source,
+            **_position(source, bad),
+        )
+    return periods
+
+
+# --- scanning the landing folder --------------------------------------------------------------------
+
+
+@dataclass
+class ScanReport:
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)  # path -> error, for files rejected by this scan
+    unchanged: int = 0
+
+
+def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quiet) -> ScanReport:
+    """Record what every data file in the landing folder is. Files unchanged since the last scan are skipped."""
+    ensure_schema(con)
+    report = ScanReport()
+    known = {
+        row[0]: row[1:]
+        for row in con.execute("SELECT path, size_bytes, mtime_ns, checksum FROM meta.landing_files").fetchall()
+    }
+    present: set[str] = set()
+    files = sorted(p for p in landing.rglob("*") if p.is_file() and is_data_file(p)) if landing.exists() else []
+    for path in files:
+        key = str(path.resolve())
+        present.add(key)
+        stat = path.stat()
+        previous = known.get(key)
+        if previous and previous[0] == stat.st_size and previous[1] == stat.st_mtime_ns:
+            report.unchanged += 1
+            continue
+        checksum = file_checksum(path)
+        if previous and previous[2] == checksum:
+            con.execute("UPDATE meta.landing_files SET mtime_ns = ? WHERE path = ?", [stat.st_mtime_ns, key])
+            report.unchanged += 1
+            continue
+        (report.changed if previous else report.new).append(key)
+        log(f"scanning {path}")
+        family = file_format = version = error = None
+        periods: list[date] | None = None
+        try:
+            detected = detect(con, path)
+            family, file_format, version = detected.family.name, detected.file_format, detected.focus_version
+            periods = file_periods(con, detected)
+            status = "ready"
+        except NotBillingDataError as exc:
+            status, error = "ignored", str(exc)
+            log(f"ignored {exc}")
+        except BadFileError as exc:
+            status, error = "rejected", exc.describe()
+            report.rejected[key] = error
+            log(f"rejected {error}")
+        con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
+        con.execute(
+            "INSERT INTO meta.landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [key, stat.st_size, stat.st_mtime_ns, checksum, family, file_format, version, periods, status,
+             error, _now()],
+        )  # fmt: skip
+    for key in sorted(set(known) - present):
+        report.removed.append(key)
+        con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
+    return report
+
+
+# --- deciding what to load --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodState:
+    family: str
+    period: date
+    wanted: frozenset[tuple[str, str]]  # (path, checksum) the period is built from now
+    loaded: frozenset[tuple[str, str]]  # (path, checksum) the ledger says is loaded
+    blocked_by: tuple[str, ...]  # errors of rejected files that belong to the period
+
+    @property
+    def needs_load(self) -> bool:
+        return self.wanted != self.loaded and not self.blocked_by
+
+
+def period_states(con: duckdb.DuckDBPyConnection) -> list[PeriodState]:
+    """Every (family, period) known to the landing folder or the ledger, with what it needs."""
+    wanted: dict[tuple[str, date], set] = {}
+    for family, period, path, checksum in con.execute(
+        "SELECT source_family, unnest(billing_periods), path, checksum FROM meta.landing_files "
+        "WHERE status = 'ready'"
+    ).fetchall():
+        wanted.setdefault((family, period), set()).add((path, checksum))
+    loaded: dict[tuple[str, date], set] = {}
+    for family, period, path, checksum in con.execute(
+        "SELECT source_family, billing_period, path, checksum FROM meta.file_ledger"
+    ).fetchall():
+        loaded.setdefault((family, period), set()).add((path, checksum))
+    rejected = con.execute(
+        "SELECT path, coalesce(billing_periods, []), error FROM meta.landing_files WHERE status = 'rejected'"
+    ).fetchall()
+    states = []
+    for key in sorted(set(wanted) | set(loaded)):
+        family, period = key
+        loaded_paths = {p for p, _ in loaded.get(key, ())}
+        blockers = tuple(
+            error for path, periods, error in rejected if period in periods or path in loaded_paths
+        )
+        states.append(
+            PeriodState(family, period, frozenset(wanted.get(key, ())), frozenset(loaded.get(key, ())), blockers)
+        )
+    return states
+
+
+# --- loading one period -----------------------------------------------------------------------------
+
+
+@dataclass
+class PeriodLoad:
+    family: str
+    period: date
+    replaced: bool
+    files: list[str] = field(default_factory=list)
+    rows: int = 0
+    replaced_rows: int = 0
+    billed_cost: Decimal = Decimal(0)
+    seconds: float = 0.0
+
+
+def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> Decimal:
+    """Check every conversion and the currency rule for one file's rows of a period; return its cost."""
+    detected, family = source.detected, source.detected.family
+    checks = [(plan, plan.check) for plan in detected.columns if plan.check]
+    selects = [f"sum({detected.plan(family.cost_column).expression})"] + [
+        f"min(CASE WHEN {check} THEN {source.row_expr} END)" for _, check in checks
+    ]
+    in_period = f"{_period_expr(detected)} = DATE {lit(str(period))}"
+    try:
+        result = con.execute(f"SELECT {', '.join(selects)} FROM {source.relation} WHERE {in_period}").fetchone()
+    except duckdb.Error as exc:
+        raise _reader_error(detected.path, exc) from exc
+    cost, firsts = result[0], result[1:]
+    for (plan, check), first in zip(checks, firsts):
+        if first is not None:
+            value = con.execute(
+                f"SELECT CAST({q(plan.source) if plan.source else 'NULL'} AS VARCHAR) FROM {source.relation} "
+                f"WHERE {source.row_expr} = {first} LIMIT 1"
+            ).fetchone()
+            shown = repr(value[0]) if value else "a value"
+            kind = {"TIMESTAMP": "date"}.get(plan.raw_type, plan.raw_type.split("(")[0].lower())
+            raise BadFileError(
+                detected.path,
+                f"{shown} is not a valid {kind}",
+                column=plan.source or plan.raw_name,
+                **{source.position: first},
+            )
+    names = {p.raw_name for p in detected.columns}
+    if family.currency_column in names and family.account_column in names:
+        currency = detected.plan(family.currency_column).expression
+        account = detected.plan(family.account_column).expression
+        mixed = con.execute(
+            f"SELECT {account}, list(DISTINCT {currency} ORDER BY {currency}) FROM {source.relation} "
+            f"WHERE {_period_expr(detected)} = DATE {lit(str(period))} GROUP BY ALL "
+            f"HAVING count(DISTINCT {currency}) > 1 LIMIT 1"
+        ).fetchone()
+        if mixed:
+            account_id = mixed[0]
+            in_account = f"{account} = {lit(str(account_id))} AND {_period_expr(detected)} = DATE {lit(str(period))}"
+            first = con.execute(
+                f"SELECT {currency} FROM {source.relation} WHERE {in_account} ORDER BY {source.row_expr} LIMIT 1"
+            ).fetchone()[0]
+            other_row = _first_bad_row(con, source, f"{in_account} AND {currency} <> {lit(str(first))}")
+            other = con.execute(
+                f"SELECT {currency} FROM {source.relation} WHERE {in_account} AND {currency} <> {lit(str(first))} "
+                f"ORDER BY {source.row_expr} LIMIT 1"
+            ).fetchone()[0]
+            raise BadFileError(
+                detected.path,
+                f"billing account {account_id} mixes currencies {first} and {other} in billing period "
+                f"{period:%Y-%m}; one account is billed in one currency",
+                column=detected.plan(family.currency_column).source,
+                **_position(source, other_row),
+            )
+    return Decimal(cost or 0)
+
+
+def _reject(con: duckdb.DuckDBPyConnection, path: str, error: str) -> None:
+    con.execute("UPDATE meta.landing_files SET status = 'rejected', error = ? WHERE path = ?", [error, path])
+
+
+def load_period(
+    con: duckdb.DuckDBPyConnection,
+    family_name: str,
+    period: date,
+    *,
+    run_id: str | None = None,
+    force: bool = False,
+    log: Log = _quiet,
+) -> PeriodLoad:
+    """Replace one billing period of one source family with what the landing folder holds for it.
+
+    Does nothing when the ledger already matches the landing folder (unless ``force``). Raises
+    ``PeriodBlockedError`` when a file of the period is rejected; the period's rows are then unchanged.
+    """
+    started = time.monotonic()
+    family = FAMILIES[family_name]
+    state = next((s for s in period_states(con) if s.family == family_name and s.period == period), None)
+    if state is None:
+        return PeriodLoad(family_name, period, replaced=False)
+    if state.blocked_by:
+        raise PeriodBlockedError(
+            f"{family.description} {period:%Y-%m} kept as it was: " + "; ".join(state.blocked_by)
+        )
+    if not (state.needs_load or force):
+        return PeriodLoad(family_name, period, replaced=False, files=sorted(p for p, _ in state.loaded))
+
+    staged: list[tuple[_Source, str, Decimal, int]] = []
+    try:
+        for path, checksum in sorted(state.wanted):
+            file_path = Path(path)
+            log(f"reading {path}")
+            try:
+                if not file_path.exists() or file_checksum(file_path) != checksum:
+                    raise BadFileError(path, "changed or removed since the landing folder was scanned; scan again")
+                detected = detect(con, file_path)
+                source = _open(con, detected, materialize=True)
+                cost = _validate(con, source, period)
+            except BadFileError as exc:
+                _reject(con, path, exc.describe())
+                raise PeriodBlockedError(
+                    f"{family.description} {period:%Y-%m} kept as it was: {exc.describe()}"
+                ) from exc
+            size = file_path.stat().st_size
+            staged.append((source, checksum, cost, size))
+        result = _replace(con, family, period, staged, run_id, log)
+    finally:
+        for source, *_ in staged:
+            if source.temp_table:
+                con.execute(f"DROP TABLE IF EXISTS {source.temp_table}")
+    result.seconds = time.monotonic() - started
+    con.execute(
+        "INSERT INTO meta.period_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [family_name, period, len(result.files), result.rows, result.replaced_rows, result.billed_cost, _now(),
+         result.seconds, run_id],
+    )  # fmt: skip
+    return result
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection,
+    family: SourceFamily,
+    period: date,
+    staged: list[tuple[_Source, str, Decimal, int]],
+    run_id: str | None,
+    log: Log,
+) -> PeriodLoad:
+    result = PeriodLoad(family.name, period, replaced=True)
+    loaded_at = _now()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        existing = raw_columns(con, family)
+        for source, *_ in staged:
+            for plan in source.detected.columns:
+                if plan.raw_name not in existing:
+                    con.execute(f"ALTER TABLE {family.raw_table} ADD COLUMN {q(plan.raw_name)} {plan.raw_type}")
+                    existing[plan.raw_name] = plan.raw_type
+        result.replaced_rows = con.execute(
+            f"DELETE FROM {family.raw_table} WHERE _billing_period = ?", [period]
+        ).fetchone()[0]
+        con.execute(
+            "DELETE FROM meta.file_ledger WHERE source_family = ? AND billing_period = ?", [family.name, period]
+        )
+        for source, checksum, cost, size in staged:
+            detected = source.detected
+            path = str(detected.path.resolve())
+            columns = [
+                f"CAST({plan.expression} AS {existing[plan.raw_name]}) AS {q(plan.raw_name)}"
+                for plan in detected.columns
+            ]
+            row_expr = "(rowid + 1)" if source.temp_table else source.row_expr  # data row, 1-based
+            lineage = [
+                f"{lit(path)} AS _source_file",
+                f"{lit(checksum)} AS _file_checksum",
+                f"{row_expr} AS _source_row",
+                f"DATE {lit(str(period))} AS _billing_period",
+                f"TIMESTAMP {lit(loaded_at.isoformat(sep=' '))} AS _ingested_at",
+            ]
+            if family.name == "focus":
+                lineage.append(f"{lit(detected.focus_version or '')} AS _focus_version")
+            rows = con.execute(
+                f"INSERT INTO {family.raw_table} BY NAME SELECT {', '.join(columns + lineage)} "
+                f"FROM {source.relation} WHERE {_period_expr(detected)} = DATE {lit(str(period))}"
+            ).fetchone()[0]
+            con.execute(
+                "INSERT INTO meta.file_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?)",
+                [path, period, family.name, detected.file_format, size, checksum, rows, cost, loaded_at, run_id],
+            )
+            result.files.append(path)
+            result.rows += rows
+            result.billed_cost += cost
+            log(f"{family.name} {period:%Y-%m}: {rows:,} rows from {detected.path.name}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
+
+
+
+def inspect_file(path: Path) -> tuple[str, list[date]]:
+    """The source family and billing periods of one file, read without touching the warehouse."""
+    from orchestration.ingest.warehouse import connect
+
+    con = connect(":memory:")
+    try:
+        detected = detect(con, path)
+        return detected.family.name, file_periods(con, detected)
+    finally:
+        con.close()
+
+
+def load_pending(
+    con: duckdb.DuckDBPyConnection, *, period: date | None = None, run_id: str | None = None, log: Log = _quiet
+) -> tuple[list[PeriodLoad], list[str]]:
+    """Load every period that needs it (optionally one period); return the loads and the problems."""
+    loads, problems = [], []
+    for state in period_states(con):
+        if period is not None and state.period != period:
+            continue
+        if state.blocked_by:
+            problems.append(
+                f"{FAMILIES[state.family].description} {state.period:%Y-%m} kept as it was: "
+                + "; ".join(state.blocked_by)
+            )
+            continue
+        if state.needs_load:
+            try:
+                loads.append(load_period(con, state.family, state.period, run_id=run_id, log=log))
+            except PeriodBlockedError as exc:
+                problems.append(str(exc))
+    return loads, problems

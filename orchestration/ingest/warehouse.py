@@ -1,0 +1,118 @@
+"""The DuckDB warehouse: connections, and the ``raw`` and ``meta`` tables that ingestion owns."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from orchestration.ingest.formats import FAMILIES, SourceFamily, core_columns, q
+
+# Lineage columns added to every raw row, after the source's own columns.
+LINEAGE_COLUMNS: list[tuple[str, str]] = [
+    ("_source_file", "VARCHAR"),
+    ("_file_checksum", "VARCHAR"),
+    ("_source_row", "BIGINT"),
+    ("_billing_period", "DATE"),
+    ("_ingested_at", "TIMESTAMP"),
+]
+FOCUS_LINEAGE = [("_focus_version", "VARCHAR")]
+
+_META_DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS meta;
+-- What the last scan of the landing folder found, one row per file (its latest version).
+CREATE TABLE IF NOT EXISTS meta.landing_files (
+    path VARCHAR NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    checksum VARCHAR NOT NULL,
+    source_family VARCHAR,
+    file_format VARCHAR,
+    focus_version VARCHAR,
+    billing_periods DATE[],
+    status VARCHAR NOT NULL,          -- ready | rejected | ignored (not billing data)
+    error VARCHAR,                    -- one line: file, row, column, cause
+    scanned_at TIMESTAMP NOT NULL
+);
+-- The ledger: which version of which file is loaded into which billing period, one row per file and period.
+CREATE TABLE IF NOT EXISTS meta.file_ledger (
+    path VARCHAR NOT NULL,
+    billing_period DATE NOT NULL,
+    source_family VARCHAR NOT NULL,
+    file_format VARCHAR NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    checksum VARCHAR NOT NULL,
+    row_count BIGINT NOT NULL,
+    billed_cost DECIMAL(38, 18),
+    status VARCHAR NOT NULL,          -- loaded
+    loaded_at TIMESTAMP NOT NULL,
+    run_id VARCHAR
+);
+-- One row per load of a (source family, billing period): the audit trail of replacements.
+CREATE TABLE IF NOT EXISTS meta.period_loads (
+    source_family VARCHAR NOT NULL,
+    billing_period DATE NOT NULL,
+    file_count INTEGER NOT NULL,
+    row_count BIGINT NOT NULL,
+    replaced_row_count BIGINT NOT NULL,
+    billed_cost DECIMAL(38, 18),
+    loaded_at TIMESTAMP NOT NULL,
+    seconds DOUBLE NOT NULL,
+    run_id VARCHAR
+);
+"""
+
+# Parses the datetime spellings real exports use: ISO 8601 with or without T, Z, offsets or seconds.
+_MACROS = """
+CREATE OR REPLACE TEMP MACRO tfm_parse_timestamp(s) AS CAST(coalesce(
+    TRY_CAST(nullif(trim(s), '') AS TIMESTAMPTZ),
+    TRY_CAST(try_strptime(trim(s), ['%Y-%m-%dT%H:%MZ', '%Y-%m-%dT%H:%M%z']) AS TIMESTAMPTZ)
+) AS TIMESTAMP);
+"""
+
+
+def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting while another process holds its write lock."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(_MACROS)
+    return con
+
+
+@contextmanager
+def warehouse(path: Path | str, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def raw_columns(con: duckdb.DuckDBPyConnection, family: SourceFamily) -> dict[str, str]:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position",
+        [family.name],
+    ).fetchall()
+    return dict(rows)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the meta tables and one raw table per source family with its core columns."""
+    con.execute(_META_DDL)
+    for family in FAMILIES.values():
+        lineage = LINEAGE_COLUMNS + (FOCUS_LINEAGE if family.name == "focus" else [])
+        columns = ", ".join(f"{q(name)} {dtype}" for name, dtype in core_columns(family) + lineage)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {family.raw_table} ({columns})")

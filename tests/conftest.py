@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.ingest.warehouse import connect, ensure_schema
+from orchestration.settings import SAMPLES_DIR
+
+LEGACY_CSV = SAMPLES_DIR / "aws-cur-legacy-focusconv" / "sample-anonymous-aws-export-dataset.csv"
+ATHENA_OCT = SAMPLES_DIR / "aws-cur-athena-parquet/year=2018/month=10/Oct2018-WorkshopCUR-00001.snappy.parquet"
+ATHENA_NOV = SAMPLES_DIR / "aws-cur-athena-parquet/year=2018/month=11/Nov2018-WorkshopCUR-00001.snappy.parquet"
+FOCUS_CSV = SAMPLES_DIR / "focus-1.0-finops-sample" / "focus_sample.csv"
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = connect(tmp_path / "warehouse.duckdb")
+    ensure_schema(connection)
+    yield connection
+    connection.close()
+
+
+def put(landing: Path, source: Path, name: str | None = None) -> Path:
+    """Copy a file into the landing folder (under an optional relative name)."""
+    target = landing / (name or source.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target)
+    return target
