@@ -37,3 +37,17 @@ def put(landing: Path, source: Path, name: str | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, target)
     return target
+
+
+@pytest.fixture
+def tfm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh TFM_HOME (warehouse, landing, Dagster instance) for tests that go through Dagster or the CLI."""
+    from orchestration.settings import Settings
+
+    home = tmp_path / "tfm"
+    for name in ("TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TFM_HOME", str(home))
+    settings = Settings.from_env()
+    settings.prepare()
+    return settings

@@ -1,7 +1,8 @@
 """The dbt project as Dagster assets. One translator decides every dbt asset's key and group."""
 
-from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,11 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT, dbt_target
+
+# dbt is installed beside this interpreter (in the same virtualenv), which need not be on PATH.
+_BIN = str(Path(sys.executable).parent)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=REPO_ROOT, target=dbt_target())
 
@@ -42,7 +48,9 @@ class TfmDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "source":
-            return spec.replace_attributes(key=dg.AssetKey(["raw", props["name"]]), group_name="ingest")
+            # A source is the raw table ingestion writes: the same asset as the ingest asset of that table.
+            table = props.get("identifier") or props["name"]
+            return spec.replace_attributes(key=dg.AssetKey([props["schema"], table]), group_name="ingest")
         layer = props["fqn"][1] if len(props["fqn"]) > 2 else "dbt"
         return spec.replace_attributes(key=dg.AssetKey([props["schema"], props["name"]]), group_name=layer)
 
