@@ -197,7 +197,8 @@ def build(select: str | None) -> None:
 )
 def generate(out: Path, fmt: str, months: int, rows: int, seed: int, start: str, file_format: str) -> None:
     """Write synthetic billing files with known truth (trend, commitments, tags, injected anomalies)."""
-    from orchestration.generator import GeneratorConfig, generate as run_generator
+    from orchestration.generator import GeneratorConfig
+    from orchestration.generator import generate as run_generator
 
     _parse_period(start)
     config = GeneratorConfig(
@@ -272,7 +273,7 @@ def ui(port: int) -> None:
 
 # --- demo ---------------------------------------------------------------------------------------------
 
-DEMO_GENERATED = dict(fmt="cur2", months=3, rows=20_000, seed=42, start="2026-01", file_format="parquet")
+DEMO_GENERATED = {"fmt": "cur2", "months": 3, "rows": 20_000, "seed": 42, "start": "2026-01", "file_format": "parquet"}
 
 
 def _copy_samples(settings: Settings) -> None:
@@ -287,7 +288,8 @@ def _copy_samples(settings: Settings) -> None:
 
 def _generate_demo_cur2(settings: Settings) -> None:
     """A generated CUR 2.0 quarter (no real CUR 2.0 sample is public); business inputs stay outside landing."""
-    from orchestration.generator import GeneratorConfig, generate as run_generator
+    from orchestration.generator import GeneratorConfig
+    from orchestration.generator import generate as run_generator
 
     out = settings.home / "generated" / "cur2"
     landing_target = settings.landing / "generated-cur2"

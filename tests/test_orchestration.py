@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 from click.testing import CliRunner
@@ -89,7 +89,7 @@ def test_landing_sensor_requests_changed_periods_once(tfm_home):
 def test_daily_schedule_reloads_current_and_previous_month():
     from orchestration.defs.ingest import daily_ingest_schedule
 
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 2, 6, tzinfo=timezone.utc))
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 2, 6, tzinfo=UTC))
     requests = list(daily_ingest_schedule(context))
     assert [r.partition_key for r in requests] == ["2026-02-01", "2026-03-01"]
 

@@ -6,7 +6,7 @@ No `from __future__ import annotations` here: Dagster inspects the context annot
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
@@ -129,7 +129,7 @@ def landing_sensor(context: dg.SensorEvaluationContext):
 @dg.schedule(job=ingest_job, cron_schedule="0 6 * * *", execution_timezone="UTC")
 def daily_ingest_schedule(context: dg.ScheduleEvaluationContext):
     """Every morning, reload the month in progress and the month before (providers restate both)."""
-    now = context.scheduled_execution_time or datetime.now(timezone.utc)
+    now = context.scheduled_execution_time or datetime.now(UTC)
     this_month = now.date().replace(day=1)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     for period in (last_month, this_month):

@@ -55,13 +55,13 @@ class SourceFamily:
         return f"raw.{self.name}"
 
 
-_CUR = dict(
-    period_column="bill_billing_period_start_date",
-    currency_column="line_item_currency_code",
-    account_column="bill_payer_account_id",
-    cost_column="line_item_unblended_cost",
-    one_period_per_file=True,
-)
+_CUR = {
+    "period_column": "bill_billing_period_start_date",
+    "currency_column": "line_item_currency_code",
+    "account_column": "bill_payer_account_id",
+    "cost_column": "line_item_unblended_cost",
+    "one_period_per_file": True,
+}
 FAMILIES: dict[str, SourceFamily] = {
     f.name: f
     for f in (
@@ -142,7 +142,7 @@ def _is_parquet(path: Path) -> bool:
 def _csv_header(path: Path) -> list[str]:
     """The header row of a CSV file, plain or gzip, without a byte-order mark."""
     try:
-        raw = gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+        raw = gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")  # noqa: SIM115
         with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
             header = next(csv.reader(text), [])
     except (OSError, EOFError, zlib.error) as exc:
