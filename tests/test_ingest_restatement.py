@@ -65,3 +65,37 @@ def test_a_period_of_several_files_is_replaced_together(con, landing):
     assert con.execute("SELECT list(DISTINCT _source_file) FROM raw.aws_cur_legacy").fetchone()[0] == [
         str(first.resolve())
     ]
+
+
+def _legacy_delivery(landing, assembly: str, keep_rows: int):
+    """A legacy CUR delivery: <report>/<yyyymmdd-yyyymmdd>/<assemblyId>/<report>-1.csv and its manifest."""
+    import json
+
+    period_dir = landing / "cur" / "report" / "20231101-20231201"
+    data = period_dir / assembly / "report-1.csv"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    lines = LEGACY_CSV.read_text(encoding="utf-8").splitlines(keepends=True)
+    data.write_text("".join(lines[: keep_rows + 1]), encoding="utf-8")
+    manifest = period_dir / "report-Manifest.json"
+    manifest.write_text(
+        json.dumps({"assemblyId": assembly, "reportKeys": [f"cur/report/20231101-20231201/{assembly}/report-1.csv"]})
+    )
+    return data
+
+
+def test_a_newer_legacy_delivery_supersedes_the_older_assembly(con, landing):
+    _legacy_delivery(landing, "aaaa-1111", keep_rows=1281)
+    scan_landing(con, landing)
+    load_pending(con)
+    assert con.execute("SELECT count(*) FROM raw.aws_cur_legacy").fetchone()[0] == 1281
+
+    # AWS restates the month into a new assembly folder; the old one stays where it was.
+    newer = _legacy_delivery(landing, "bbbb-2222", keep_rows=900)
+    scan_landing(con, landing)
+    loads, problems = load_pending(con)
+    assert problems == [] and [(load.rows, load.replaced_rows) for load in loads] == [(900, 1281)]
+    assert con.execute("SELECT list(DISTINCT _source_file) FROM raw.aws_cur_legacy").fetchone()[0] == [
+        str(newer.resolve())
+    ]
+    status = dict(con.execute("SELECT status, count(*) FROM meta.landing_files GROUP BY 1").fetchall())
+    assert status == {"ready": 1, "superseded": 1}

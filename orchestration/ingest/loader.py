@@ -12,6 +12,7 @@ belongs to keeps its old rows until the file is fixed or removed.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,14 +182,54 @@ class ScanReport:
     unchanged: int = 0
 
 
+def superseded_files(landing: Path) -> dict[str, str]:
+    """Data files that their delivery manifest leaves out: older deliveries kept beside the current one.
+
+    Legacy CUR writes every refresh to a new ``<yyyymmdd-yyyymmdd>/<assemblyId>/`` folder and points
+    ``<report>-Manifest.json`` (``reportKeys``) at the current one; CUR 2.0 and FOCUS exports in create-new
+    mode keep older executions under ``data/BILLING_PERIOD=.../`` and list the current files in
+    ``metadata/BILLING_PERIOD=.../<export>-Manifest.json`` (``dataFiles``). Loading the older deliveries too
+    would count a restated month twice. Returns ``{resolved path: reason}``.
+    """
+    superseded: dict[str, str] = {}
+    if not landing.exists():
+        return superseded
+    for manifest in sorted(landing.rglob("*anifest.json")):
+        try:
+            body = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(body, dict):
+            continue
+        if isinstance(body.get("reportKeys"), list):
+            root, keys = manifest.parent, body["reportKeys"]
+        elif isinstance(body.get("dataFiles"), list) and manifest.parent.parent.name == "metadata":
+            root, keys = manifest.parent.parent.parent / "data" / manifest.parent.name, body["dataFiles"]
+        else:
+            continue
+        listed: set[str] = set()
+        for key in map(str, keys):
+            parts = key.split("/")
+            listed.update("/".join(parts[i:]) for i in range(len(parts)))
+        for path in root.rglob("*") if root.is_dir() else ():
+            if path.is_file() and is_data_file(path) and path.relative_to(root).as_posix() not in listed:
+                superseded[str(path.resolve())] = (
+                    f"{path}: superseded, the delivery manifest {manifest.name} lists a newer delivery"
+                )
+    return superseded
+
+
 def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quiet) -> ScanReport:
     """Record what every data file in the landing folder is. Files unchanged since the last scan are skipped."""
     ensure_schema(con)
     report = ScanReport()
     known = {
         row[0]: row[1:]
-        for row in con.execute("SELECT path, size_bytes, mtime_ns, checksum FROM meta.landing_files").fetchall()
+        for row in con.execute(
+            "SELECT path, size_bytes, mtime_ns, checksum, status FROM meta.landing_files"
+        ).fetchall()
     }
+    superseded = superseded_files(landing)
     present: set[str] = set()
     files = sorted(p for p in landing.rglob("*") if p.is_file() and is_data_file(p)) if landing.exists() else []
     for path in files:
@@ -196,40 +237,55 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
         present.add(key)
         stat = path.stat()
         previous = known.get(key)
-        if previous and previous[0] == stat.st_size and previous[1] == stat.st_mtime_ns:
+        if key in superseded:
+            if not previous or previous[3] != "superseded":
+                log(f"ignored {superseded[key]}")
+                _record(con, key, stat, "", None, "superseded", superseded[key])
+            continue
+        if previous and previous[3] != "superseded" and previous[:2] == (stat.st_size, stat.st_mtime_ns):
             report.unchanged += 1
             continue
         checksum = file_checksum(path)
-        if previous and previous[2] == checksum:
+        if previous and previous[3] != "superseded" and previous[2] == checksum:
             con.execute("UPDATE meta.landing_files SET mtime_ns = ? WHERE path = ?", [stat.st_mtime_ns, key])
             report.unchanged += 1
             continue
         (report.changed if previous else report.new).append(key)
         log(f"scanning {path}")
-        family = file_format = version = error = None
-        periods: list[date] | None = None
         try:
             detected = detect(con, path)
-            family, file_format, version = detected.family.name, detected.file_format, detected.focus_version
             periods = file_periods(con, detected)
-            status = "ready"
+            _record(con, key, stat, checksum, detected, "ready", None, periods)
         except NotBillingDataError as exc:
-            status, error = "ignored", str(exc)
             log(f"ignored {exc}")
+            _record(con, key, stat, checksum, None, "ignored", str(exc))
         except BadFileError as exc:
-            status, error = "rejected", exc.describe()
-            report.rejected[key] = error
-            log(f"rejected {error}")
-        con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
-        con.execute(
-            "INSERT INTO meta.landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [key, stat.st_size, stat.st_mtime_ns, checksum, family, file_format, version, periods, status,
-             error, _now()],
-        )  # fmt: skip
+            report.rejected[key] = exc.describe()
+            log(f"rejected {exc.describe()}")
+            _record(con, key, stat, checksum, None, "rejected", exc.describe())
     for key in sorted(set(known) - present):
         report.removed.append(key)
         con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
     return report
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    stat,
+    checksum: str,
+    detected: DetectedFile | None,
+    status: str,
+    error: str | None,
+    periods: list[date] | None = None,
+) -> None:
+    con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
+    con.execute(
+        "INSERT INTO meta.landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [key, stat.st_size, stat.st_mtime_ns, checksum,
+         detected.family.name if detected else None, detected.file_format if detected else None,
+         detected.focus_version if detected else None, periods, status, error, _now()],
+    )  # fmt: skip
 
 
 # --- deciding what to load --------------------------------------------------------------------------

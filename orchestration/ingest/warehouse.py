@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS meta.landing_files (
     file_format VARCHAR,
     focus_version VARCHAR,
     billing_periods DATE[],
-    status VARCHAR NOT NULL,          -- ready | rejected | ignored (not billing data)
+    status VARCHAR NOT NULL,          -- ready | rejected | ignored (not billing data) | superseded
     error VARCHAR,                    -- one line: file, row, column, cause
     scanned_at TIMESTAMP NOT NULL
 );
