@@ -16,6 +16,8 @@ import click
 from orchestration.settings import SAMPLES_DIR, Settings
 
 EXIT_FAILED = 1
+# Dagster's console logger at INFO: the steps' own progress lines, without the engine's debug events.
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def _say(message: str) -> None:
@@ -98,6 +100,7 @@ def run_ingest(settings: Settings, period: date | None = None) -> list[str]:
             resources=resources,
             raise_on_error=False,
             tags={"tfm/trigger": "cli"},
+            run_config=RUN_CONFIG,
         )
         if not result.success:
             for event in result.get_step_failure_events():
@@ -161,6 +164,7 @@ def run_build(settings: Settings, select: str | None = None) -> list[str]:
         resources={"dbt": dbt_resource()},
         raise_on_error=False,
         tags={"tfm/trigger": "cli"},
+        run_config=RUN_CONFIG,
     )
     problems = []
     if not result.success:
@@ -300,7 +304,7 @@ def _generate_demo_cur2(settings: Settings) -> None:
         shutil.rmtree(out)
     summary = run_generator(GeneratorConfig(out=out, **DEMO_GENERATED), progress=_progress_printer())
     click.echo("", err=True)
-    exports = {Path(f).relative_to(out).parts[0] for f in summary.files}
+    exports = {Path(f).relative_to(out).parts[0] for f in summary.data_files + summary.manifest_files}
     landing_target.mkdir(parents=True)
     for export in exports:
         shutil.move(str(out / export), str(landing_target / export))
