@@ -89,6 +89,7 @@ class ColumnPlan:
     raw_type: str
     expression: str  # SQL over the source relation
     source: str | None = None  # the source column, when one column maps to one column
+    physical: str | None = None  # its name in the SQL relation (CSV columns are read by position)
     check: str | None = None  # SQL that is true on a row whose source value could not be converted
 
 
@@ -106,6 +107,14 @@ class DetectedFile:
     def file_format(self) -> str:
         compressed = "gzip " if self.container == "csv" and _is_gzip(self.path) else ""
         return f"{compressed}{self.container}"
+
+    def physical(self, index: int) -> str:
+        """The name the SQL relation gives the index-th source column.
+
+        CSV columns are read by position (``c0000``...): headers may repeat or differ only in case
+        (``resourceTags/user:Env`` and ``resourceTags/user:env``), which SQL names cannot.
+        """
+        return f"c{index:04d}" if self.container == "csv" else self.source_columns[index]
 
     def plan(self, name: str) -> ColumnPlan:
         for column in self.columns:
@@ -229,9 +238,9 @@ def _convert(src: str, source_type: str, target: str) -> tuple[str, str | None]:
     return expr, f"({src} IS NOT NULL AND {expr} IS NULL)"
 
 
-def _column(source: str, raw_name: str, target: str, source_type: str) -> ColumnPlan:
-    expr, check = _convert(q(source), source_type, target)
-    return ColumnPlan(raw_name, target, expr, source=source, check=check)
+def _column(source: str, physical: str, raw_name: str, target: str, source_type: str) -> ColumnPlan:
+    expr, check = _convert(q(physical), source_type, target)
+    return ColumnPlan(raw_name, target, expr, source=source, physical=physical, check=check)
 
 
 def _tag_map(entries: list[tuple[str, str]]) -> str:
@@ -256,7 +265,8 @@ def _cur_plan(detected: DetectedFile) -> list[ColumnPlan]:
     plans: list[ColumnPlan] = []
     flattened: dict[str, list[tuple[str, str]]] = {}
     seen: set[str] = set()
-    for source in detected.source_columns:
+    for index, source in enumerate(detected.source_columns):
+        physical = detected.physical(index)
         map_column = None
         for csv_prefix, athena_prefix, target in _FLATTENED_MAPS:
             if legacy_csv and source.startswith(csv_prefix):
@@ -264,7 +274,7 @@ def _cur_plan(detected: DetectedFile) -> list[ColumnPlan]:
             elif detected.family.name == "aws_cur_athena" and source.startswith(athena_prefix):
                 map_column, key = target, source[len(athena_prefix) :]
         if map_column:
-            flattened.setdefault(map_column, []).append((key, source))
+            flattened.setdefault(map_column, []).append((key, physical))
             continue
         raw_name = snake_case_cur_header(source) if legacy_csv else source
         if raw_name in seen:
@@ -274,7 +284,7 @@ def _cur_plan(detected: DetectedFile) -> list[ColumnPlan]:
         target = cur_column_type(raw_name)
         if target == "VARCHAR" and source_type not in ("VARCHAR", "BLOB") and detected.container == "parquet":
             target = MONEY_TYPE if source_type in ("DOUBLE", "FLOAT") else source_type
-        plans.append(_column(source, raw_name, target, source_type))
+        plans.append(_column(source, physical, raw_name, target, source_type))
     for map_column, entries in flattened.items():
         plans.append(ColumnPlan(map_column, CUR_MAP_COLUMNS[map_column], _tag_map(entries)))
     return plans
@@ -282,7 +292,11 @@ def _cur_plan(detected: DetectedFile) -> list[ColumnPlan]:
 
 def _focus_plan(detected: DetectedFile) -> list[ColumnPlan]:
     plans = []
-    for source in detected.source_columns:
+    seen: set[str] = set()
+    for index, source in enumerate(detected.source_columns):
+        if source.lower() in seen:
+            raise BadFileError(detected.path, f"column {source!r} appears twice")
+        seen.add(source.lower())
         source_type = detected.source_types.get(source, "VARCHAR")
         if source in FOCUS_COLUMNS:
             target = focus_column_type(source)
@@ -290,7 +304,7 @@ def _focus_plan(detected: DetectedFile) -> list[ColumnPlan]:
             target = MONEY_TYPE
         else:
             target = source_type if detected.container == "parquet" else "VARCHAR"
-        plans.append(_column(source, source, target, source_type))
+        plans.append(_column(source, detected.physical(index), source, target, source_type))
     return plans
 
 

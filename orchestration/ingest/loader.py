@@ -69,7 +69,8 @@ class _Source:
 
 
 def _csv_relation(detected: DetectedFile) -> str:
-    columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in detected.source_columns) + "}"
+    names = (detected.physical(i) for i in range(len(detected.source_columns)))
+    columns = "{" + ", ".join(f"{lit(name)}: 'VARCHAR'" for name in names) + "}"
     nulls = "['', 'NULL']" if detected.family.name == "focus" else "['']"
     compression = "gzip" if detected.file_format.startswith("gzip") else "none"
     return (
@@ -364,7 +365,7 @@ def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> 
     for (plan, check), first in zip(checks, firsts):
         if first is not None:
             value = con.execute(
-                f"SELECT CAST({q(plan.source) if plan.source else 'NULL'} AS VARCHAR) FROM {source.relation} "
+                f"SELECT CAST({q(plan.physical) if plan.physical else 'NULL'} AS VARCHAR) FROM {source.relation} "
                 f"WHERE {source.row_expr} = {first} LIMIT 1"
             ).fetchone()
             shown = repr(value[0]) if value else "a value"
