@@ -213,7 +213,7 @@ def generate(out: Path, fmt: str, months: int, rows: int, seed: int, start: str,
     click.echo("", err=True)
     elapsed = time.monotonic() - started
     total = sum(summary.rows_per_period.values())
-    _say(f"wrote {total:,} rows in {len(summary.files)} file(s) to {out} in {elapsed:.1f}s")
+    _say(f"wrote {total:,} rows in {len(summary.data_files)} data file(s) to {out} in {elapsed:.1f}s")
     for period, count in sorted(summary.rows_per_period.items()):
         _say(f"  {period}: {count:,} rows, billed cost {summary.cost_per_period[period]:,.2f}")
 
