@@ -1,0 +1,13 @@
+{#
+    A value of one of FOCUS's closed lists, in the specification's spelling, when the input differs only in
+    case, spaces or hyphens (e.g. "Usage-based", "usage based"); other values pass through unchanged so
+    that tests can flag them.
+#}
+{% macro focus_closed_value(column, allowed) -%}
+    case lower(regexp_replace(trim({{ column }}), '[\s_-]+', '', 'g'))
+        {%- for value in allowed %}
+        when '{{ value | lower | replace("-", "") | replace(" ", "") }}' then '{{ value }}'
+        {%- endfor %}
+        else {{ column }}
+    end
+{%- endmacro %}

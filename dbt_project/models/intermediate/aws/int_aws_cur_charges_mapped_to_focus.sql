@@ -1,0 +1,249 @@
+{#
+    AWS CUR line items mapped to FOCUS 1.2, amortized.
+
+    One FOCUS row per CUR line item, plus one Unused row per commitment fee line with unused commitment:
+    - BilledCost is the cash cost: NetUnblendedCost where present, else UnblendedCost.
+    - EffectiveCost is amortized: covered usage carries the commitment's amortized cost
+      (reservation EffectiveCost for DiscountedUsage, SavingsPlanEffectiveCost for SavingsPlanCoveredUsage);
+      purchases that pay for usage (RIFee, SavingsPlanRecurringFee, upfront fees of RIs and Savings Plans)
+      have EffectiveCost 0; SavingsPlanNegation has EffectiveCost 0 so covered usage is not counted twice.
+    - The unused part of a commitment (RIFee: unused amortized upfront + unused recurring fee;
+      SavingsPlanRecurringFee: TotalCommitmentToDate - UsedCommitment) is an extra Usage row with
+      CommitmentDiscountStatus = Unused, BilledCost 0 and EffectiveCost = the unused amount, so that per
+      commitment and period, Used + Unused EffectiveCost = the commitment's cost.
+    - Credit and Refund are ChargeCategory Credit (the FOCUS converter says Adjustment; the spec says Credit);
+      usage lines are Usage-Based; a line whose usage lies before its billing period corrects an invoiced
+      period (ChargeClass Correction), as do refunds.
+#}
+with
+
+line_items as (
+
+    select * from {{ ref('int_aws_cur_line_items_unioned') }}
+
+),
+
+service_categories as (
+
+    select * from {{ ref('aws_service_categories') }}
+
+),
+
+classified as (
+
+    select
+        line_items.*,
+        service_categories.service_category,
+        service_categories.service_subcategory,
+        {{ money('coalesce(net_unblended_cost, unblended_cost, 0)') }} as billed_cost,
+        coalesce(reservation_arn, savings_plan_arn) as commitment_id,
+        case
+            when savings_plan_arn is not null then 'Spend'
+            when reservation_arn is not null then 'Usage'
+        end as commitment_category,
+        case
+            when savings_plan_arn is not null then 'Savings Plan'
+            when reservation_arn is not null then 'Reserved Instance'
+        end as commitment_type,
+        case
+            when line_item_type = 'RIFee'
+                then coalesce(reservation_net_unused_amortized_upfront_fee_for_billing_period,
+                              reservation_unused_amortized_upfront_fee_for_billing_period, 0)
+                    + coalesce(reservation_net_unused_recurring_fee, reservation_unused_recurring_fee, 0)
+            when line_item_type = 'SavingsPlanRecurringFee'
+                then coalesce(savings_plan_total_commitment_to_date, 0) - coalesce(savings_plan_used_commitment, 0)
+            else 0
+        end as unused_commitment_cost
+
+    from line_items
+    left join service_categories
+        on line_items.product_code = service_categories.product_code
+
+),
+
+charges as (
+
+    select
+        *,
+        case
+            when line_item_type = 'Tax' then 'Tax'
+            when line_item_type in ('Credit', 'Refund') then 'Credit'
+            when line_item_type in ('Fee', 'RIFee', 'SavingsPlanUpfrontFee', 'SavingsPlanRecurringFee')
+                then 'Purchase'
+            else 'Usage'
+        end as charge_category,
+        case
+            when line_item_type in ('RIFee', 'SavingsPlanRecurringFee') then 'Recurring'
+            when line_item_type = 'Tax' then 'Recurring'
+            when line_item_type in ('Fee', 'SavingsPlanUpfrontFee', 'Credit', 'Refund') then 'One-Time'
+            else 'Usage-Based'
+        end as charge_frequency,
+        case
+            when line_item_type = 'DiscountedUsage'
+                then coalesce(reservation_net_effective_cost, reservation_effective_cost, 0)
+            when line_item_type = 'SavingsPlanCoveredUsage'
+                then coalesce(savings_plan_net_effective_cost, savings_plan_effective_cost, 0)
+            when line_item_type in ('SavingsPlanNegation', 'SavingsPlanUpfrontFee', 'SavingsPlanRecurringFee',
+                                    'RIFee')
+                then 0
+            when line_item_type = 'Fee' and commitment_id is not null then 0
+            else billed_cost
+        end as amortized_cost,
+        line_item_type in ('DiscountedUsage', 'SavingsPlanCoveredUsage', 'SavingsPlanNegation') as is_covered_usage,
+        usage_amount is not null and pricing_unit is not null
+            and line_item_type not in ('Tax', 'Credit', 'Refund') as has_quantity
+
+    from classified
+
+),
+
+focus_line_items as (
+
+    select
+        availability_zone as AvailabilityZone,
+        billed_cost as BilledCost,
+        billing_account_id as BillingAccountId,
+        coalesce(billing_account_name, billing_account_id) as BillingAccountName,
+        'Payer Account' as BillingAccountType,
+        currency_code as BillingCurrency,
+        billing_period_end_at as BillingPeriodEnd,
+        billing_period_start_at as BillingPeriodStart,
+        cast(null as varchar) as CapacityReservationId,
+        cast(null as varchar) as CapacityReservationStatus,
+        charge_category as ChargeCategory,
+        case
+            when line_item_type = 'Refund' or usage_start_at < billing_period_start_at then 'Correction'
+        end as ChargeClass,
+        line_item_description as ChargeDescription,
+        charge_frequency as ChargeFrequency,
+        usage_end_at as ChargePeriodEnd,
+        usage_start_at as ChargePeriodStart,
+        commitment_category as CommitmentDiscountCategory,
+        commitment_id as CommitmentDiscountId,
+        case when commitment_id is not null then split_part(commitment_id, '/', -1) end as CommitmentDiscountName,
+        cast(null as decimal(38, 18)) as CommitmentDiscountQuantity,
+        case when commitment_id is not null and charge_category = 'Usage' then 'Used' end
+            as CommitmentDiscountStatus,
+        commitment_type as CommitmentDiscountType,
+        cast(null as varchar) as CommitmentDiscountUnit,
+        case when has_quantity and charge_category = 'Usage' then usage_amount end as ConsumedQuantity,
+        case when has_quantity and charge_category = 'Usage' then pricing_unit end as ConsumedUnit,
+        case
+            when line_item_type = 'SavingsPlanNegation' then {{ money('0') }}
+            when has_quantity and line_item_type in ('Usage', 'SavingsPlanCoveredUsage') and unblended_rate is not null
+                then {{ money_product('unblended_rate', 'usage_amount') }}
+            when has_quantity and line_item_type = 'DiscountedUsage' and pricing_public_on_demand_rate is not null
+                then {{ money_product('pricing_public_on_demand_rate', 'usage_amount') }}
+            else billed_cost
+        end as ContractedCost,
+        case
+            when has_quantity and line_item_type in ('Usage', 'SavingsPlanCoveredUsage') then unblended_rate
+            when has_quantity and line_item_type = 'DiscountedUsage' then pricing_public_on_demand_rate
+        end as ContractedUnitPrice,
+        {{ money('amortized_cost') }} as EffectiveCost,
+        invoice_id as InvoiceId,
+        coalesce(invoicing_entity, legal_entity, 'Amazon Web Services, Inc.') as InvoiceIssuerName,
+        case
+            when line_item_type = 'SavingsPlanNegation' then {{ money('0') }}
+            when has_quantity and charge_category = 'Usage' and pricing_public_on_demand_rate is not null
+                then {{ money_product('pricing_public_on_demand_rate', 'usage_amount') }}
+            else {{ money('coalesce(nullif(pricing_public_on_demand_cost, 0), billed_cost)') }}
+        end as ListCost,
+        case
+            when line_item_type <> 'SavingsPlanNegation' and has_quantity and charge_category = 'Usage'
+                then pricing_public_on_demand_rate
+        end as ListUnitPrice,
+        case
+            when charge_category in ('Tax', 'Credit') then null
+            when charge_category = 'Purchase' then 'Standard'
+            when commitment_id is not null or pricing_term = 'Reserved' then 'Committed'
+            when pricing_purchase_option ilike '%spot%' or usage_type ilike '%SpotUsage%' then 'Dynamic'
+            else 'Standard'
+        end as PricingCategory,
+        coalesce(pricing_currency, currency_code) as PricingCurrency,
+        case
+            when has_quantity and line_item_type in ('Usage', 'SavingsPlanCoveredUsage') then unblended_rate
+            when has_quantity and line_item_type = 'DiscountedUsage' then pricing_public_on_demand_rate
+        end as PricingCurrencyContractedUnitPrice,
+        {{ money('amortized_cost') }} as PricingCurrencyEffectiveCost,
+        case
+            when line_item_type <> 'SavingsPlanNegation' and has_quantity and charge_category = 'Usage'
+                then pricing_public_on_demand_rate
+        end as PricingCurrencyListUnitPrice,
+        case when has_quantity then usage_amount end as PricingQuantity,
+        case when has_quantity then pricing_unit end as PricingUnit,
+        'AWS' as ProviderName,
+        coalesce(legal_entity, 'Amazon Web Services, Inc.') as PublisherName,
+        product_region_code as RegionId,
+        case when product_region_code is not null then coalesce(product_location, product_region_code) end
+            as RegionName,
+        resource_id as ResourceId,
+        resource_id as ResourceName,
+        cast(null as varchar) as ResourceType,
+        coalesce(service_category, 'Other') as ServiceCategory,
+        coalesce(product_name, product_code) as ServiceName,
+        coalesce(service_subcategory, 'Other (Other)') as ServiceSubcategory,
+        product_sku as SkuId,
+        cast(null as varchar) as SkuMeter,
+        cast(null as varchar) as SkuPriceDetails,
+        coalesce(pricing_rate_code, pricing_rate_id) as SkuPriceId,
+        sub_account_id as SubAccountId,
+        case when sub_account_id is not null then coalesce(sub_account_name, sub_account_id) end as SubAccountName,
+        case when sub_account_id is not null then 'Linked Account' end as SubAccountType,
+
+        -- beyond FOCUS
+        source_family as x_source_family,
+        source_file as x_source_file,
+        source_row as x_source_row,
+        'line_item' as x_charge_origin,
+        billing_period as x_billing_period,
+        cast(null as varchar) as x_input_focus_version,
+        line_item_type as x_line_item_type,
+        product_code as x_product_code,
+        resource_tags as x_raw_tag_map,
+        unused_commitment_cost
+
+    from charges
+
+),
+
+unused_commitments as (
+
+    select
+        * replace (
+            {{ money('0') }} as BilledCost,
+            'Usage' as ChargeCategory,
+            cast(null as varchar) as ChargeClass,
+            'Unused ' || CommitmentDiscountType || ' commitment' as ChargeDescription,
+            'Usage-Based' as ChargeFrequency,
+            'Unused' as CommitmentDiscountStatus,
+            cast(null as decimal(38, 18)) as ConsumedQuantity,
+            cast(null as varchar) as ConsumedUnit,
+            {{ money('0') }} as ContractedCost,
+            cast(null as decimal(38, 18)) as ContractedUnitPrice,
+            {{ money('unused_commitment_cost') }} as EffectiveCost,
+            {{ money('0') }} as ListCost,
+            cast(null as decimal(38, 18)) as ListUnitPrice,
+            'Committed' as PricingCategory,
+            cast(null as decimal(38, 18)) as PricingCurrencyContractedUnitPrice,
+            {{ money('unused_commitment_cost') }} as PricingCurrencyEffectiveCost,
+            cast(null as decimal(38, 18)) as PricingCurrencyListUnitPrice,
+            cast(null as decimal(38, 18)) as PricingQuantity,
+            cast(null as varchar) as PricingUnit,
+            'unused_commitment' as x_charge_origin
+        )
+
+    from focus_line_items
+    where unused_commitment_cost <> 0
+
+),
+
+final as (
+
+    select * exclude (unused_commitment_cost) from focus_line_items
+    union all
+    select * exclude (unused_commitment_cost) from unused_commitments
+
+)
+
+select * from final

@@ -1,0 +1,76 @@
+{#
+    Tags normalized per charge: keys trimmed, lower-cased, provider prefixes removed (user: in legacy CUR
+    headers, user_ in CUR's Athena and 2.0 map keys), separators turned into underscores, then aliases merged
+    through the tag_key_aliases seed (env, Env, environment -> env). When two raw keys of one charge land on
+    the same key, the value of the alphabetically first raw key wins. One row per charge that has tags.
+#}
+with
+
+charges as (
+
+    select x_source_file, x_source_row, x_charge_origin, x_raw_tag_map
+    from {{ ref('int_focus_charges_unioned') }}
+    where cardinality(x_raw_tag_map) > 0
+
+),
+
+aliases as (
+
+    select * from {{ ref('tag_key_aliases') }}
+
+),
+
+entries as (
+
+    select
+        x_source_file,
+        x_source_row,
+        x_charge_origin,
+        entry.key as raw_key,
+        entry.value as tag_value,
+        trim(both '_' from regexp_replace(
+            regexp_replace(lower(trim(entry.key)), '^user[:_]', ''),
+            '[^a-z0-9]+', '_', 'g'
+        )) as normalized_key
+    from charges, unnest(map_entries(x_raw_tag_map)) as t(entry)
+    where nullif(trim(entry.value), '') is not null
+
+),
+
+canonical as (
+
+    select
+        entries.*,
+        coalesce(aliases.canonical_tag_key, entries.normalized_key) as tag_key
+    from entries
+    left join aliases on entries.normalized_key = aliases.tag_key
+    where entries.normalized_key <> ''
+
+),
+
+deduplicated as (
+
+    select
+        x_source_file,
+        x_source_row,
+        x_charge_origin,
+        tag_key,
+        arg_min(trim(tag_value), raw_key) as tag_value
+    from canonical
+    group by all
+
+),
+
+final as (
+
+    select
+        x_source_file,
+        x_source_row,
+        x_charge_origin,
+        map_from_entries(list(struct_pack(k := tag_key, v := tag_value) order by tag_key)) as tag_map
+    from deduplicated
+    group by all
+
+)
+
+select * from final

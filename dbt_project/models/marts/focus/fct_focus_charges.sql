@@ -1,0 +1,108 @@
+{#
+    The FOCUS 1.2 dataset of every billing source: one row per charge, the 57 FOCUS columns with their
+    FOCUS names and types, then x_ columns for lineage and convenience. Tags holds the normalized tags
+    (see int_charge_tags_normalized); x_raw_tags the provider's own.
+#}
+with
+
+charges as (
+
+    select * from {{ ref('int_focus_charges_unioned') }}
+
+),
+
+tags as (
+
+    select * from {{ ref('int_charge_tags_normalized') }}
+
+),
+
+final as (
+
+    select
+        charges.AvailabilityZone,
+        charges.BilledCost,
+        charges.BillingAccountId,
+        charges.BillingAccountName,
+        charges.BillingAccountType,
+        charges.BillingCurrency,
+        timezone('UTC', charges.BillingPeriodEnd) as BillingPeriodEnd,
+        timezone('UTC', charges.BillingPeriodStart) as BillingPeriodStart,
+        charges.CapacityReservationId,
+        charges.CapacityReservationStatus,
+        charges.ChargeCategory,
+        charges.ChargeClass,
+        charges.ChargeDescription,
+        charges.ChargeFrequency,
+        timezone('UTC', charges.ChargePeriodEnd) as ChargePeriodEnd,
+        timezone('UTC', charges.ChargePeriodStart) as ChargePeriodStart,
+        charges.CommitmentDiscountCategory,
+        charges.CommitmentDiscountId,
+        charges.CommitmentDiscountName,
+        charges.CommitmentDiscountQuantity,
+        charges.CommitmentDiscountStatus,
+        charges.CommitmentDiscountType,
+        charges.CommitmentDiscountUnit,
+        charges.ConsumedQuantity,
+        charges.ConsumedUnit,
+        charges.ContractedCost,
+        charges.ContractedUnitPrice,
+        charges.EffectiveCost,
+        charges.InvoiceId,
+        charges.InvoiceIssuerName,
+        charges.ListCost,
+        charges.ListUnitPrice,
+        charges.PricingCategory,
+        charges.PricingCurrency,
+        charges.PricingCurrencyContractedUnitPrice,
+        charges.PricingCurrencyEffectiveCost,
+        charges.PricingCurrencyListUnitPrice,
+        charges.PricingQuantity,
+        charges.PricingUnit,
+        charges.ProviderName,
+        charges.PublisherName,
+        charges.RegionId,
+        charges.RegionName,
+        charges.ResourceId,
+        charges.ResourceName,
+        charges.ResourceType,
+        charges.ServiceCategory,
+        charges.ServiceName,
+        charges.ServiceSubcategory,
+        charges.SkuId,
+        charges.SkuMeter,
+        cast(charges.SkuPriceDetails as json) as SkuPriceDetails,
+        charges.SkuPriceId,
+        charges.SubAccountId,
+        charges.SubAccountName,
+        charges.SubAccountType,
+        cast(case when tags.tag_map is not null then to_json(tags.tag_map) end as json) as Tags,
+
+        charges.x_source_family,
+        charges.x_source_file,
+        charges.x_source_row,
+        charges.x_charge_origin,
+        charges.x_billing_period,
+        charges.x_input_focus_version,
+        charges.x_line_item_type,
+        charges.x_product_code,
+        cast(coalesce(
+            charges.Tags,
+            case when cardinality(charges.x_raw_tag_map) > 0 then to_json(charges.x_raw_tag_map) end
+        ) as json) as x_raw_tags,
+        tags.tag_map as x_tags,
+        tags.tag_map['team'] as x_team,
+        tags.tag_map['product'] as x_product,
+        tags.tag_map['cost_center'] as x_cost_center,
+        tags.tag_map['env'] as x_env,
+        cast(charges.x_source_extras as json) as x_source_extras
+
+    from charges
+    left join tags
+        on charges.x_source_file = tags.x_source_file
+        and charges.x_source_row = tags.x_source_row
+        and charges.x_charge_origin = tags.x_charge_origin
+
+)
+
+select * from final
