@@ -20,20 +20,29 @@ aliases as (
 
 ),
 
-entries as (
+unnested as (
 
+    -- Keys and values unnested side by side (much faster in DuckDB than unnesting map_entries structs).
     select
         x_source_file,
         x_source_row,
         x_charge_origin,
-        entry.key as raw_key,
-        entry.value as tag_value,
+        unnest(map_keys(x_raw_tag_map)) as raw_key,
+        unnest(map_values(x_raw_tag_map)) as tag_value
+    from charges
+
+),
+
+entries as (
+
+    select
+        *,
         trim(both '_' from regexp_replace(
-            regexp_replace(lower(trim(entry.key)), '^user[:_]', ''),
+            regexp_replace(lower(trim(raw_key)), '^user[:_]', ''),
             '[^a-z0-9]+', '_', 'g'
         )) as normalized_key
-    from charges, unnest(map_entries(x_raw_tag_map)) as t(entry)
-    where nullif(trim(entry.value), '') is not null
+    from unnested
+    where nullif(trim(tag_value), '') is not null
 
 ),
 
