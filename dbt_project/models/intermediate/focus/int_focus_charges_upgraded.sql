@@ -12,19 +12,7 @@
 #}
 {%- set source_relation = ref('stg_focus__charges') -%}
 {%- set known = [] -%}
-{%- for name in [
-    'AvailabilityZone', 'BilledCost', 'BillingAccountId', 'BillingAccountName', 'BillingAccountType',
-    'BillingCurrency', 'BillingPeriodEnd', 'BillingPeriodStart', 'CapacityReservationId',
-    'CapacityReservationStatus', 'ChargeCategory', 'ChargeClass', 'ChargeDescription', 'ChargeFrequency',
-    'ChargePeriodEnd', 'ChargePeriodStart', 'CommitmentDiscountCategory', 'CommitmentDiscountId',
-    'CommitmentDiscountName', 'CommitmentDiscountQuantity', 'CommitmentDiscountStatus',
-    'CommitmentDiscountType', 'CommitmentDiscountUnit', 'ConsumedQuantity', 'ConsumedUnit', 'ContractedCost',
-    'ContractedUnitPrice', 'EffectiveCost', 'InvoiceId', 'InvoiceIssuerName', 'ListCost', 'ListUnitPrice',
-    'PricingCategory', 'PricingCurrency', 'PricingCurrencyContractedUnitPrice',
-    'PricingCurrencyEffectiveCost', 'PricingCurrencyListUnitPrice', 'PricingQuantity', 'PricingUnit',
-    'ProviderName', 'PublisherName', 'RegionId', 'RegionName', 'ResourceId', 'ResourceName', 'ResourceType',
-    'ServiceCategory', 'ServiceName', 'ServiceSubcategory', 'SkuId', 'SkuMeter', 'SkuPriceDetails',
-    'SkuPriceId', 'SubAccountId', 'SubAccountName', 'SubAccountType', 'Tags',
+{%- for name in focus_columns() + [
     'focus_version', 'source_file', 'file_checksum', 'source_row', 'billing_period', 'ingested_at'] -%}
     {%- do known.append(name | lower) -%}
 {%- endfor -%}

@@ -9,26 +9,9 @@
 
 {%- set source_relation = source('focus', 'charges') -%}
 
-{%- set focus_columns = [
-    'AvailabilityZone', 'BilledCost', 'BillingAccountId', 'BillingAccountName', 'BillingAccountType',
-    'BillingCurrency', 'BillingPeriodEnd', 'BillingPeriodStart', 'CapacityReservationId',
-    'CapacityReservationStatus', 'ChargeCategory', 'ChargeClass', 'ChargeDescription', 'ChargeFrequency',
-    'ChargePeriodEnd', 'ChargePeriodStart', 'CommitmentDiscountCategory', 'CommitmentDiscountId',
-    'CommitmentDiscountName', 'CommitmentDiscountQuantity', 'CommitmentDiscountStatus',
-    'CommitmentDiscountType', 'CommitmentDiscountUnit', 'ConsumedQuantity', 'ConsumedUnit', 'ContractedCost',
-    'ContractedUnitPrice', 'EffectiveCost', 'InvoiceId', 'InvoiceIssuerName', 'ListCost', 'ListUnitPrice',
-    'PricingCategory', 'PricingCurrency', 'PricingCurrencyContractedUnitPrice',
-    'PricingCurrencyEffectiveCost', 'PricingCurrencyListUnitPrice', 'PricingQuantity', 'PricingUnit',
-    'ProviderName', 'PublisherName', 'RegionId', 'RegionName', 'ResourceId', 'ResourceName', 'ResourceType',
-    'ServiceCategory', 'ServiceName', 'ServiceSubcategory', 'SkuId', 'SkuMeter', 'SkuPriceDetails',
-    'SkuPriceId', 'SubAccountId', 'SubAccountName', 'SubAccountType', 'Tags',
-] -%}
-{%- set decimal_columns = [
-    'BilledCost', 'CommitmentDiscountQuantity', 'ConsumedQuantity', 'ContractedCost', 'ContractedUnitPrice',
-    'EffectiveCost', 'ListCost', 'ListUnitPrice', 'PricingCurrencyContractedUnitPrice',
-    'PricingCurrencyEffectiveCost', 'PricingCurrencyListUnitPrice', 'PricingQuantity',
-] -%}
-{%- set timestamp_columns = ['BillingPeriodEnd', 'BillingPeriodStart', 'ChargePeriodEnd', 'ChargePeriodStart'] -%}
+{%- set focus_columns = focus_columns() -%}
+{%- set decimal_columns = focus_decimal_columns() -%}
+{%- set timestamp_columns = focus_datetime_columns() -%}
 {%- set added_columns = ['focus_version', 'source_file', 'file_checksum', 'source_row', 'billing_period', 'ingested_at'] -%}
 
 {#- Extra columns: what the raw table has beyond FOCUS, ingestion lineage and the names added here. -#}
