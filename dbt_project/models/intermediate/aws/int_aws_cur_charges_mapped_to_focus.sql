@@ -14,6 +14,13 @@
     - Credit and Refund are ChargeCategory Credit (the FOCUS converter says Adjustment; the spec says Credit);
       usage lines are Usage-Based; a line whose usage lies before its billing period corrects an invoiced
       period (ChargeClass Correction), as do refunds.
+    - A Fee line that buys no commitment (a support plan, say) is the monthly consumption of a service:
+      Usage, Recurring (One-Time when it is not an anniversary charge), EffectiveCost = BilledCost. As a
+      Purchase it would need EffectiveCost 0, which only fits prepayments for future usage, and would drop
+      the cost from the amortized view.
+    - Units follow FOCUS's UnitFormat (macro focus_unit); the invoice issuer and publisher are "AWS" when
+      they are one of AWS's own legal entities (the entity is kept in x_invoice_issuer_legal_name): a
+      different name would declare a third-party invoice, whose BilledCost FOCUS requires to be 0.
 #}
 with
 
@@ -68,13 +75,14 @@ charges as (
         case
             when line_item_type = 'Tax' then 'Tax'
             when line_item_type in ('Credit', 'Refund') then 'Credit'
-            when line_item_type in ('Fee', 'RIFee', 'SavingsPlanUpfrontFee', 'SavingsPlanRecurringFee')
-                then 'Purchase'
+            when line_item_type in ('RIFee', 'SavingsPlanUpfrontFee', 'SavingsPlanRecurringFee') then 'Purchase'
+            when line_item_type = 'Fee' and commitment_id is not null then 'Purchase'
             else 'Usage'
         end as charge_category,
         case
             when line_item_type in ('RIFee', 'SavingsPlanRecurringFee') then 'Recurring'
             when line_item_type = 'Tax' then 'Recurring'
+            when line_item_type = 'Fee' and commitment_id is null and bill_type = 'Anniversary' then 'Recurring'
             when line_item_type in ('Fee', 'SavingsPlanUpfrontFee', 'Credit', 'Refund') then 'One-Time'
             else 'Usage-Based'
         end as charge_frequency,
@@ -127,7 +135,7 @@ focus_line_items as (
         commitment_type as CommitmentDiscountType,
         cast(null as varchar) as CommitmentDiscountUnit,
         case when has_quantity and charge_category = 'Usage' then usage_amount end as ConsumedQuantity,
-        case when has_quantity and charge_category = 'Usage' then pricing_unit end as ConsumedUnit,
+        case when has_quantity and charge_category = 'Usage' then {{ focus_unit('pricing_unit') }} end as ConsumedUnit,
         case
             when line_item_type = 'SavingsPlanNegation' then {{ money('0') }}
             when has_quantity and line_item_type in ('Usage', 'SavingsPlanCoveredUsage') and unblended_rate is not null
@@ -142,7 +150,10 @@ focus_line_items as (
         end as ContractedUnitPrice,
         {{ money('amortized_cost') }} as EffectiveCost,
         invoice_id as InvoiceId,
-        coalesce(invoicing_entity, legal_entity, 'Amazon Web Services, Inc.') as InvoiceIssuerName,
+        case
+            when coalesce(invoicing_entity, legal_entity, 'Amazon Web Services') ilike 'Amazon Web Services%' then 'AWS'
+            else coalesce(invoicing_entity, legal_entity)
+        end as InvoiceIssuerName,
         case
             when line_item_type = 'SavingsPlanNegation' then {{ money('0') }}
             when has_quantity and charge_category = 'Usage' and pricing_public_on_demand_rate is not null
@@ -171,9 +182,12 @@ focus_line_items as (
                 then pricing_public_on_demand_rate
         end as PricingCurrencyListUnitPrice,
         case when has_quantity then usage_amount end as PricingQuantity,
-        case when has_quantity then pricing_unit end as PricingUnit,
+        case when has_quantity then {{ focus_unit('pricing_unit') }} end as PricingUnit,
         'AWS' as ProviderName,
-        coalesce(legal_entity, 'Amazon Web Services, Inc.') as PublisherName,
+        case
+            when coalesce(legal_entity, 'Amazon Web Services') ilike 'Amazon Web Services%' then 'AWS'
+            else legal_entity
+        end as PublisherName,
         product_region_code as RegionId,
         case when product_region_code is not null then coalesce(product_location, product_region_code) end
             as RegionName,
@@ -184,7 +198,7 @@ focus_line_items as (
         coalesce(product_name, product_code) as ServiceName,
         coalesce(service_subcategory, 'Other (Other)') as ServiceSubcategory,
         product_sku as SkuId,
-        cast(null as varchar) as SkuMeter,
+        case when product_sku is not null then coalesce(usage_type, line_item_type) end as SkuMeter,
         cast(null as varchar) as SkuPriceDetails,
         coalesce(pricing_rate_code, pricing_rate_id) as SkuPriceId,
         sub_account_id as SubAccountId,
@@ -199,6 +213,7 @@ focus_line_items as (
         billing_period as x_billing_period,
         cast(null as varchar) as x_input_focus_version,
         line_item_type as x_line_item_type,
+        coalesce(invoicing_entity, legal_entity) as x_invoice_issuer_legal_name,
         product_code as x_product_code,
         resource_tags as x_raw_tag_map,
         unused_commitment_cost

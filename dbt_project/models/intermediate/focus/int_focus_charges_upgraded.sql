@@ -9,6 +9,9 @@
     - A missing ContractedCost (mandatory, never NULL) is filled with ContractedUnitPrice x PricingQuantity
       when both are known, else with BilledCost; the original is kept in x_source_extras.
     - Columns the export brings beyond FOCUS are kept, as a JSON object, in x_source_extras.
+    - Units are put in FOCUS's UnitFormat (macro focus_unit); a 1.0 input's SkuMeter (new in 1.1) is its
+      ChargeDescription where it has a SkuId; an AWS legal entity as invoice issuer of ProviderName AWS is
+      "AWS" (the entity is kept in x_invoice_issuer_legal_name).
 #}
 {%- set source_relation = ref('stg_focus__charges') -%}
 {%- set known = [] -%}
@@ -48,8 +51,16 @@ cleaned as (
                     then {{ money_product('ContractedUnitPrice', 'PricingQuantity') }} end,
                 BilledCost
             ) as ContractedCost,
-            coalesce(ServiceSubcategory, 'Other (' || ServiceCategory || ')') as ServiceSubcategory
+            coalesce(ServiceSubcategory, 'Other (' || ServiceCategory || ')') as ServiceSubcategory,
+            coalesce(SkuMeter, case when SkuId is not null then ChargeDescription end) as SkuMeter,
+            {{ focus_unit('PricingUnit') }} as PricingUnit,
+            {{ focus_unit('ConsumedUnit') }} as ConsumedUnit,
+            case
+                when ProviderName = 'AWS' and InvoiceIssuerName ilike 'Amazon Web Services%' then 'AWS'
+                else InvoiceIssuerName
+            end as InvoiceIssuerName
         ),
+        InvoiceIssuerName as x_invoice_issuer_legal_name,
         {% if extra_columns -%}
         to_json(struct_pack(
             {%- for name in extra_columns %}

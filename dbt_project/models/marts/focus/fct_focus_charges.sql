@@ -86,6 +86,7 @@ final as (
         charges.x_input_focus_version,
         charges.x_line_item_type,
         charges.x_product_code,
+        charges.x_invoice_issuer_legal_name,
         cast(coalesce(
             charges.Tags,
             case when cardinality(charges.x_raw_tag_map) > 0 then to_json(charges.x_raw_tag_map) end
