@@ -170,3 +170,26 @@ def test_a_restated_period_flows_through_without_duplicates(built):
         WHERE x_source_family = 'aws_cur_legacy'
     """)
     assert rows == [(500, 500)]
+
+
+@pytest.mark.parametrize("family", ["aws_cur_legacy", "aws_cur_athena", "focus", "aws_cur2"])
+def test_the_finops_foundation_validator_accepts_the_focus_table(built, family, tmp_path):
+    """focus-validator 2.2.1 (its own Python 3.12 environment), all conditional rules on: no failed rule but
+    the ones listed, with their reasons, in dbt_project/focus_validator_exceptions.yml."""
+    from orchestration.conformance.focus_validator import (
+        export_focus_parquet,
+        load_exceptions,
+        run_focus_validator,
+        unexpected_failures,
+    )
+    from orchestration.settings import DBT_PROJECT_DIR
+
+    data = export_focus_parquet(
+        built.warehouse,
+        f"SELECT * FROM marts.fct_focus_charges WHERE x_source_family = '{family}'",
+        tmp_path / f"{family}.parquet",
+    )
+    report = run_focus_validator(data, report_dir=tmp_path)
+    exceptions = load_exceptions(DBT_PROJECT_DIR / "focus_validator_exceptions.yml")
+    assert report.total > 500 and report.passed > 300
+    assert [(f.rule_id, f.message) for f in unexpected_failures(report, exceptions)] == []

@@ -193,14 +193,18 @@ focus_line_items as (
             as RegionName,
         resource_id as ResourceId,
         resource_id as ResourceName,
-        cast(null as varchar) as ResourceType,
+        case
+            when resource_id is not null then coalesce(product_family, coalesce(product_name, product_code))
+        end as ResourceType,
         coalesce(service_category, 'Other') as ServiceCategory,
         coalesce(product_name, product_code) as ServiceName,
         coalesce(service_subcategory, 'Other (Other)') as ServiceSubcategory,
         product_sku as SkuId,
         case when product_sku is not null then coalesce(usage_type, line_item_type) end as SkuMeter,
         cast(null as varchar) as SkuPriceDetails,
-        coalesce(pricing_rate_code, pricing_rate_id) as SkuPriceId,
+        -- CUR's rate code is SKU.OfferTermCode.RateCode; older files only have a numeric rate id, which is
+        -- prefixed with the SKU so that every SkuPriceId has exactly one SkuId.
+        coalesce(pricing_rate_code, product_sku || '.' || pricing_rate_id) as SkuPriceId,
         sub_account_id as SubAccountId,
         case when sub_account_id is not null then coalesce(sub_account_name, sub_account_id) end as SubAccountName,
         case when sub_account_id is not null then 'Linked Account' end as SubAccountType,

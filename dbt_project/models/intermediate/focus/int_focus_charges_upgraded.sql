@@ -9,6 +9,11 @@
     - A missing ContractedCost (mandatory, never NULL) is filled with ContractedUnitPrice x PricingQuantity
       when both are known, else with BilledCost; the original is kept in x_source_extras.
     - Columns the export brings beyond FOCUS are kept, as a JSON object, in x_source_extras.
+    - FOCUS 1.2 rules older exports break are repaired: names default to their ids (BillingAccountName,
+      SubAccountName, ResourceName, RegionName), account types are filled (AWS: Payer / Linked Account),
+      ResourceType defaults to ServiceName, PricingCurrency and its prices default to the billing currency's,
+      ConsumedQuantity/Unit are NULL outside Usage, a negative ContractedUnitPrice is NULL, and each
+      ServiceName keeps one ServiceCategory/ServiceSubcategory (its most frequent).
     - Units are put in FOCUS's UnitFormat (macro focus_unit); a 1.0 input's SkuMeter (new in 1.1) is its
       ChargeDescription where it has a SkuId; an AWS legal entity as invoice issuer of ProviderName AWS is
       "AWS" (the entity is kept in x_invoice_issuer_legal_name).
@@ -53,8 +58,31 @@ cleaned as (
             ) as ContractedCost,
             coalesce(ServiceSubcategory, 'Other (' || ServiceCategory || ')') as ServiceSubcategory,
             coalesce(SkuMeter, case when SkuId is not null then ChargeDescription end) as SkuMeter,
+            coalesce(BillingAccountName, BillingAccountId) as BillingAccountName,
+            coalesce(BillingAccountType, case when BillingAccountId is not null then
+                case ProviderName when 'AWS' then 'Payer Account' else 'Billing Account' end end) as BillingAccountType,
+            case when SubAccountId is not null then coalesce(SubAccountName, SubAccountId) end as SubAccountName,
+            coalesce(SubAccountType, case when SubAccountId is not null then
+                case ProviderName when 'AWS' then 'Linked Account' when 'Microsoft' then 'Subscription'
+                    else 'Sub Account' end end) as SubAccountType,
+            case when RegionId is not null then coalesce(RegionName, RegionId) end as RegionName,
+            case when ResourceId is not null then coalesce(ResourceType, ServiceName) end as ResourceType,
+            case when ResourceId is not null then coalesce(ResourceName, ResourceId) end as ResourceName,
+            case when ChargeCategory ilike 'usage' then ConsumedQuantity end as ConsumedQuantity,
+            case when ContractedUnitPrice >= 0 then ContractedUnitPrice end as ContractedUnitPrice,
+            coalesce(PricingCurrency, BillingCurrency) as PricingCurrency,
+            coalesce(PricingCurrencyEffectiveCost,
+                case when coalesce(PricingCurrency, BillingCurrency) = BillingCurrency then EffectiveCost end)
+                as PricingCurrencyEffectiveCost,
+            coalesce(PricingCurrencyListUnitPrice,
+                case when coalesce(PricingCurrency, BillingCurrency) = BillingCurrency then ListUnitPrice end)
+                as PricingCurrencyListUnitPrice,
+            coalesce(PricingCurrencyContractedUnitPrice,
+                case when coalesce(PricingCurrency, BillingCurrency) = BillingCurrency
+                    and ContractedUnitPrice >= 0 then ContractedUnitPrice end)
+                as PricingCurrencyContractedUnitPrice,
             {{ focus_unit('PricingUnit') }} as PricingUnit,
-            {{ focus_unit('ConsumedUnit') }} as ConsumedUnit,
+            case when ChargeCategory ilike 'usage' then {{ focus_unit('ConsumedUnit') }} end as ConsumedUnit,
             case
                 when ProviderName = 'AWS' and InvoiceIssuerName ilike 'Amazon Web Services%' then 'AWS'
                 else InvoiceIssuerName
@@ -76,6 +104,38 @@ cleaned as (
 
 ),
 
+service_categories as (
+
+    -- FOCUS allows one ServiceCategory (and one ServiceSubcategory) per ServiceName: where an export
+    -- disagrees with itself, the most frequent pair of the provider's service wins.
+    select
+        ProviderName,
+        ServiceName,
+        arg_max(ServiceCategory, charges) as ServiceCategory,
+        arg_max(ServiceSubcategory, charges) as ServiceSubcategory
+    from (
+        select ProviderName, ServiceName, ServiceCategory, ServiceSubcategory, count(*) as charges
+        from cleaned
+        group by all
+    )
+    group by all
+
+),
+
+consistent as (
+
+    select
+        cleaned.* replace (
+            coalesce(service_categories.ServiceCategory, cleaned.ServiceCategory) as ServiceCategory,
+            coalesce(service_categories.ServiceSubcategory, cleaned.ServiceSubcategory) as ServiceSubcategory
+        )
+    from cleaned
+    left join service_categories
+        on cleaned.ProviderName is not distinct from service_categories.ProviderName
+        and cleaned.ServiceName is not distinct from service_categories.ServiceName
+
+),
+
 final as (
 
     select
@@ -92,7 +152,7 @@ final as (
         cast(null as varchar) as x_product_code,
         try_cast(try_cast(Tags as json) as map(varchar, varchar)) as x_raw_tag_map
 
-    from cleaned
+    from consistent
 
 )
 
