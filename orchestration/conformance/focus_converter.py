@@ -8,7 +8,7 @@ break in ``dbt_project/focus_converter_differences.yml``.
 
 The converter is a comparison point, never a dependency of tfm: it pins polars 0.20 and old versions of
 click and multimethod, so it lives in its own virtualenv, created on first use by ``ensure_converter``
-under ``$TFM_TOOLS_DIR`` (default ``<repo>/.tfm/tools/focus-converter-1.0.0``).
+under ``$TFM_TOOLS_DIR/focus-converter-1.0.0`` (``TFM_TOOLS_DIR`` defaults to ``<repo>/.tfm/tools``).
 
 Facts about focus-converter 1.0.0 that this module relies on:
 
@@ -127,9 +127,8 @@ class ConverterError(RuntimeError):
 
 def default_tools_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
-    if env.get("TFM_TOOLS_DIR"):
-        return Path(env["TFM_TOOLS_DIR"]).expanduser().resolve()
-    return REPO_ROOT / ".tfm" / "tools" / f"focus-converter-{CONVERTER_VERSION}"
+    tools = Path(env["TFM_TOOLS_DIR"]).expanduser().resolve() if env.get("TFM_TOOLS_DIR") else REPO_ROOT / ".tfm" / "tools"
+    return tools / f"focus-converter-{CONVERTER_VERSION}"
 
 
 def _base_python() -> str:
