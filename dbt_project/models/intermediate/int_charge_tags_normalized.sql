@@ -22,13 +22,11 @@ aliases as (
 
 unnested as (
 
-    -- Keys and values unnested side by side (much faster in DuckDB than unnesting map_entries structs).
     select
         x_source_file,
         x_source_row,
         x_charge_origin,
-        unnest(map_keys(x_raw_tag_map)) as raw_key,
-        unnest(map_values(x_raw_tag_map)) as tag_value
+        {{ unnest_map('x_raw_tag_map', 'raw_key', 'tag_value') }}
     from charges
 
 ),
@@ -76,7 +74,7 @@ final as (
         x_source_file,
         x_source_row,
         x_charge_origin,
-        map_from_entries(list(struct_pack(k := tag_key, v := tag_value) order by tag_key)) as tag_map
+        {{ aggregate_string_map('tag_key', 'tag_value') }} as tag_map
     from deduplicated
     group by all
 

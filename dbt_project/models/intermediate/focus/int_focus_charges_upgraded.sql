@@ -150,7 +150,7 @@ final as (
         focus_version as x_input_focus_version,
         cast(null as varchar) as x_line_item_type,
         cast(null as varchar) as x_product_code,
-        try_cast(try_cast(Tags as json) as map(varchar, varchar)) as x_raw_tag_map
+        {{ json_to_string_map('Tags') }} as x_raw_tag_map
 
     from consistent
 
