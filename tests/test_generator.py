@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from orchestration.generator import GenerationSummary, GeneratorConfig, generate
+from orchestration.ingest.schema import FOCUS_1_2_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 LEGACY_SAMPLE = (
@@ -155,65 +156,7 @@ CUR2_TIMESTAMPS = {
     "line_item_usage_start_date",
 }
 CUR2_STRING_MAPS = {"product", "cost_category", "resource_tags", "tags"}
-FOCUS_1_2 = [
-    "AvailabilityZone",
-    "BilledCost",
-    "BillingAccountId",
-    "BillingAccountName",
-    "BillingAccountType",
-    "BillingCurrency",
-    "BillingPeriodEnd",
-    "BillingPeriodStart",
-    "CapacityReservationId",
-    "CapacityReservationStatus",
-    "ChargeCategory",
-    "ChargeClass",
-    "ChargeDescription",
-    "ChargeFrequency",
-    "ChargePeriodEnd",
-    "ChargePeriodStart",
-    "CommitmentDiscountCategory",
-    "CommitmentDiscountId",
-    "CommitmentDiscountName",
-    "CommitmentDiscountQuantity",
-    "CommitmentDiscountStatus",
-    "CommitmentDiscountType",
-    "CommitmentDiscountUnit",
-    "ConsumedQuantity",
-    "ConsumedUnit",
-    "ContractedCost",
-    "ContractedUnitPrice",
-    "EffectiveCost",
-    "InvoiceId",
-    "InvoiceIssuerName",
-    "ListCost",
-    "ListUnitPrice",
-    "PricingCategory",
-    "PricingCurrency",
-    "PricingCurrencyContractedUnitPrice",
-    "PricingCurrencyEffectiveCost",
-    "PricingCurrencyListUnitPrice",
-    "PricingQuantity",
-    "PricingUnit",
-    "ProviderName",
-    "PublisherName",
-    "RegionId",
-    "RegionName",
-    "ResourceId",
-    "ResourceName",
-    "ResourceType",
-    "ServiceCategory",
-    "ServiceName",
-    "ServiceSubcategory",
-    "SkuId",
-    "SkuMeter",
-    "SkuPriceDetails",
-    "SkuPriceId",
-    "SubAccountId",
-    "SubAccountName",
-    "SubAccountType",
-    "Tags",
-]
+FOCUS_1_2 = list(FOCUS_1_2_COLUMNS)
 
 BASE = {"rows": 6_000, "months": 2, "seed": 7, "start": "2026-01", "billing_accounts": 2, "usage_accounts": 6}
 

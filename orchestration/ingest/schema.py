@@ -232,6 +232,8 @@ FOCUS_1_2_ADDED = (
     "PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice", "SubAccountType",
 )  # fmt: skip
 FOCUS_COLUMNS = FOCUS_1_0_COLUMNS + FOCUS_1_1_ADDED + FOCUS_1_2_ADDED
+# The 57 FOCUS 1.2 columns in the specification's (alphabetical) order.
+FOCUS_1_2_COLUMNS: tuple[str, ...] = tuple(sorted(FOCUS_COLUMNS))
 
 FOCUS_DECIMAL_COLUMNS = frozenset(
     {
