@@ -12,6 +12,7 @@ from orchestration.generator import rows as R
 from orchestration.generator.rand import generator
 from orchestration.generator.tables import PeriodTables, Tables, lookup, take
 from orchestration.generator.world import MAP_STR, UNIT, World
+from orchestration.ingest.schema import snake_case_cur_header
 
 MAP_DOUBLE = pa.map_(pa.string(), pa.float64())
 
@@ -259,19 +260,7 @@ LEGACY_COLUMNS: tuple[str, ...] = (
 )
 
 
-def snake_case(header: str) -> str:
-    """AWS's Athena rule: ``lineItem/UnblendedCost`` -> ``line_item_unblended_cost``."""
-    out: list[str] = []
-    for ch in header:
-        if ch.isupper():
-            if out and out[-1] != "_":
-                out.append("_")
-            out.append(ch.lower())
-        elif ch.isalnum():
-            out.append(ch)
-        elif out and out[-1] != "_":
-            out.append("_")
-    return "".join(out).strip("_")
+snake_case = snake_case_cur_header  # AWS's Athena rule, shared with ingestion
 
 
 def legacy_source(header: str) -> tuple[str, str]:

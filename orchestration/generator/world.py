@@ -25,6 +25,7 @@ import pyarrow as pa
 from orchestration.generator import catalog as cat
 from orchestration.generator.config import GeneratorConfig
 from orchestration.generator.rand import generator, hash64, hash_normal, hash_uniform, hex_digest, uuid_like
+from orchestration.ingest.schema import snake_case_cur_header
 
 MAP_STR = pa.map_(pa.string(), pa.string())
 UNIT = 10**10  # money and rates are carried as integers of 1e-10 dollars
@@ -446,17 +447,7 @@ def _weighted_choice(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def normalise_tag_key(raw: str) -> str:
     """CUR 2.0 ``resource_tags`` key of a raw tag key (Athena naming rule, ``user_``/``aws_`` prefix)."""
     prefixed = raw if raw.startswith("aws:") else f"user:{raw}"
-    out: list[str] = []
-    for ch in prefixed:
-        if ch.isupper():
-            if out and out[-1] != "_":
-                out.append("_")
-            out.append(ch.lower())
-        elif ch.isalnum():
-            out.append(ch)
-        elif out and out[-1] != "_":
-            out.append("_")
-    return "".join(out).strip("_")
+    return snake_case_cur_header(prefixed)
 
 
 def region_weights(n: int) -> np.ndarray:
