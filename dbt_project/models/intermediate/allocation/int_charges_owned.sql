@@ -1,0 +1,225 @@
+{#
+    Who owns each charge of fct_focus_charges, decided once per charge, in this order:
+      1. tag      an ownership row with match_type 'tag' whose match_key's value in the charge's normalized
+                  tags equals match_value (trimmed, case-insensitive), valid on the usage date;
+      2. account  an ownership row with match_type 'account' for the charge's sub account (or billing
+                  account), valid on the usage date;
+      3. rule     for a charge nobody owns, the first allocation rule (by rule_order) whose pool filters
+                  all match: its cost is a shared pool that int_shared_pools_split divides among teams;
+      4. nothing  the charge stays with team 'unallocated'.
+    Within a step the lowest priority wins (ties: match_key, match_value). The usage date is the UTC date
+    of ChargePeriodStart; validity is valid_from inclusive, valid_to exclusive, an empty bound open.
+    An owned charge's product is the ownership row's product, else its product tag when that names a known
+    product, else 'unallocated'; its cost center is the row's cost_center, else the team's.
+#}
+with
+
+charges as (
+
+    select
+        x_source_file,
+        x_source_row,
+        x_charge_origin,
+        cast(ChargePeriodStart as date) as usage_date,
+        cast(BillingPeriodStart as date) as billing_period_start,
+        BillingAccountId as billing_account_id,
+        SubAccountId as sub_account_id,
+        ServiceName as service_name,
+        ServiceCategory as service_category,
+        ChargeCategory as charge_category,
+        BillingCurrency as billing_currency,
+        x_tags as tags,
+        lower(trim(x_product)) as tagged_product,
+        EffectiveCost as effective_cost,
+        BilledCost as billed_cost
+    from {{ ref('fct_focus_charges') }}
+
+),
+
+ownership as (
+
+    select * from {{ ref('ownership') }}
+
+),
+
+teams as (
+
+    select * from {{ ref('teams') }}
+
+),
+
+products as (
+
+    select * from {{ ref('products') }}
+
+),
+
+rules as (
+
+    select * from {{ ref('allocation_rules') }}
+
+),
+
+tag_candidates as (
+
+    select
+        charges.x_source_file,
+        charges.x_source_row,
+        charges.x_charge_origin,
+        1 as step,
+        ownership.priority,
+        ownership.match_key,
+        ownership.match_value,
+        ownership.team,
+        ownership.product,
+        ownership.cost_center
+    from charges
+    inner join ownership
+        on ownership.match_type = 'tag'
+        and lower(trim({{ string_map_value('charges.tags', 'ownership.match_key') }})) = lower(trim(ownership.match_value))
+        and (ownership.valid_from is null or charges.usage_date >= ownership.valid_from)
+        and (ownership.valid_to is null or charges.usage_date < ownership.valid_to)
+
+),
+
+account_candidates as (
+
+    select
+        charges.x_source_file,
+        charges.x_source_row,
+        charges.x_charge_origin,
+        2 as step,
+        ownership.priority,
+        ownership.match_key,
+        ownership.match_value,
+        ownership.team,
+        ownership.product,
+        ownership.cost_center
+    from charges
+    inner join ownership
+        on ownership.match_type = 'account'
+        and ownership.match_value = case ownership.match_key
+            when 'sub_account_id' then charges.sub_account_id
+            when 'billing_account_id' then charges.billing_account_id
+        end
+        and (ownership.valid_from is null or charges.usage_date >= ownership.valid_from)
+        and (ownership.valid_to is null or charges.usage_date < ownership.valid_to)
+
+),
+
+owner_candidates as (
+
+    select * from tag_candidates
+    union all
+    select * from account_candidates
+
+),
+
+owner_candidates_ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by x_source_file, x_source_row, x_charge_origin
+            order by step, priority, match_key, match_value
+        ) as precedence
+    from owner_candidates
+
+),
+
+owners as (
+
+    select * from owner_candidates_ranked
+    where precedence = 1
+
+),
+
+unowned_charges as (
+
+    select charges.*
+    from charges
+    left join owners
+        on charges.x_source_file = owners.x_source_file
+        and charges.x_source_row = owners.x_source_row
+        and charges.x_charge_origin = owners.x_charge_origin
+    where owners.team is null
+
+),
+
+rule_candidates as (
+
+    select
+        unowned_charges.x_source_file,
+        unowned_charges.x_source_row,
+        unowned_charges.x_charge_origin,
+        rules.rule_id,
+        row_number() over (
+            partition by unowned_charges.x_source_file, unowned_charges.x_source_row, unowned_charges.x_charge_origin
+            order by rules.rule_order, rules.rule_id
+        ) as precedence
+    from unowned_charges
+    inner join rules
+        on (rules.charge_category is null or rules.charge_category = unowned_charges.charge_category)
+        and (rules.service_category is null or rules.service_category = unowned_charges.service_category)
+        and (rules.service_name is null or rules.service_name = unowned_charges.service_name)
+        and (rules.billing_account_id is null or rules.billing_account_id = unowned_charges.billing_account_id)
+        and (rules.sub_account_id is null or rules.sub_account_id = unowned_charges.sub_account_id)
+
+),
+
+rule_matches as (
+
+    select * from rule_candidates
+    where precedence = 1
+
+),
+
+final as (
+
+    select
+        charges.x_source_file,
+        charges.x_source_row,
+        charges.x_charge_origin,
+        charges.usage_date,
+        charges.billing_period_start,
+        charges.billing_account_id,
+        charges.sub_account_id,
+        charges.service_name,
+        charges.service_category,
+        charges.charge_category,
+        charges.billing_currency,
+        case
+            when owners.step = 1 then 'direct_tag'
+            when owners.step = 2 then 'direct_account'
+            when rule_matches.rule_id is not null then 'shared_pool'
+            else 'unallocated'
+        end as ownership,
+        coalesce(owners.team, 'unallocated') as team,
+        case
+            when owners.team is null then 'unallocated'
+            else coalesce(owners.product, products.product, 'unallocated')
+        end as product,
+        case
+            when owners.team is null then 'unallocated'
+            else coalesce(owners.cost_center, teams.cost_center, 'unallocated')
+        end as cost_center,
+        rule_matches.rule_id as allocation_rule_id,
+        charges.effective_cost,
+        charges.billed_cost
+    from charges
+    left join owners
+        on charges.x_source_file = owners.x_source_file
+        and charges.x_source_row = owners.x_source_row
+        and charges.x_charge_origin = owners.x_charge_origin
+    left join rule_matches
+        on charges.x_source_file = rule_matches.x_source_file
+        and charges.x_source_row = rule_matches.x_source_row
+        and charges.x_charge_origin = rule_matches.x_charge_origin
+    left join teams
+        on owners.team = teams.team
+    left join products
+        on charges.tagged_product = products.product
+
+)
+
+select * from final
