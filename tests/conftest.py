@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -51,3 +53,41 @@ def tfm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     settings = Settings.from_env()
     settings.prepare()
     return settings
+
+
+@contextmanager
+def built_warehouse(home: Path, populate):
+    """A TFM_HOME whose landing folder ``populate(settings)`` fills, ingested and built through Dagster.
+
+    For module-scoped fixtures: sets the tfm environment variables for the duration and restores them after.
+    """
+    from orchestration.cli import run_build, run_ingest
+    from orchestration.settings import Settings
+
+    names = ("TFM_HOME", "TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH")
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ.pop(name, None)
+    os.environ["TFM_HOME"] = str(home)
+    try:
+        settings = Settings.from_env()
+        settings.prepare()
+        populate(settings)
+        assert run_ingest(settings) == []
+        assert run_build(settings) == []
+        yield settings
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def query(settings, sql: str, params=()) -> list:
+    """Rows of one read-only query against a built warehouse."""
+    connection = connect(settings.warehouse, read_only=True)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()

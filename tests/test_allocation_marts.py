@@ -6,7 +6,6 @@ FOCUS charges, and compared with the marts."""
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 from collections import defaultdict
 from datetime import date
@@ -15,11 +14,9 @@ from fractions import Fraction
 
 import pytest
 
-from orchestration.cli import run_build, run_ingest
 from orchestration.generator import GeneratorConfig, generate
-from orchestration.ingest.warehouse import connect
-from orchestration.settings import REPO_ROOT, Settings
-from tests.conftest import LEGACY_CSV
+from orchestration.settings import REPO_ROOT
+from tests.conftest import LEGACY_CSV, built_warehouse, put, query
 
 SEEDS = REPO_ROOT / "seeds"
 CENT = Decimal("0.01")
@@ -29,34 +26,15 @@ CENT = Decimal("0.01")
 def built(tmp_path_factory):
     """A warehouse with the demo's generated quarter and the legacy CUR sample, ingested and built."""
     home = tmp_path_factory.mktemp("allocation-marts")
-    saved = {k: os.environ.get(k) for k in ("TFM_HOME", "TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH")}
-    for key in saved:
-        os.environ.pop(key, None)
-    os.environ["TFM_HOME"] = str(home)
-    settings = Settings.from_env()
-    settings.prepare()
-    target = settings.landing / "legacy" / "report.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(LEGACY_CSV, target)
     generated = home / "generated"
-    generate(GeneratorConfig(out=generated, fmt="cur2", months=3, rows=20_000, seed=42, start="2026-01"))
-    shutil.move(str(generated / "cur2"), str(settings.landing / "cur2"))
-    assert run_ingest(settings) == []
-    assert run_build(settings) == []
-    yield settings, generated
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
+    def populate(settings):
+        put(settings.landing, LEGACY_CSV, "legacy/report.csv")
+        generate(GeneratorConfig(out=generated, fmt="cur2", months=3, rows=20_000, seed=42, start="2026-01"))
+        shutil.move(str(generated / "cur2"), str(settings.landing / "cur2"))
 
-def query(settings, sql, params=()):
-    con = connect(settings.warehouse, read_only=True)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
+    with built_warehouse(home, populate) as settings:
+        yield settings, generated
 
 
 def seed(name: str) -> list[dict[str, str | None]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from decimal import Decimal
 
@@ -10,49 +9,25 @@ import pytest
 
 from orchestration.cli import run_build, run_ingest
 from orchestration.generator import GeneratorConfig, generate
-from orchestration.ingest.warehouse import connect
-from orchestration.settings import Settings
-from tests.conftest import ATHENA_NOV, ATHENA_OCT, FOCUS_CSV, LEGACY_CSV
+from tests.conftest import ATHENA_NOV, ATHENA_OCT, FOCUS_CSV, LEGACY_CSV, built_warehouse, put, query
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A warehouse with every real sample and a generated CUR 2.0 month, ingested and built."""
     home = tmp_path_factory.mktemp("focus-mart")
-    saved = {k: os.environ.get(k) for k in ("TFM_HOME", "TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH")}
-    for key in saved:
-        os.environ.pop(key, None)
-    os.environ["TFM_HOME"] = str(home)
-    settings = Settings.from_env()
-    settings.prepare()
-    for sample, name in (
-        (LEGACY_CSV, "legacy/report.csv"),
-        (ATHENA_OCT, "athena/year=2018/month=10/oct.parquet"),
-        (ATHENA_NOV, "athena/year=2018/month=11/nov.parquet"),
-        (FOCUS_CSV, "focus/focus.csv"),
-    ):
-        target = settings.landing / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(sample, target)
-    generated = home / "generated"
-    generate(GeneratorConfig(out=generated, fmt="cur2", months=1, rows=5_000, seed=5, start="2026-02"))
-    shutil.move(str(generated / "cur2"), str(settings.landing / "cur2"))
-    assert run_ingest(settings) == []
-    assert run_build(settings) == []
-    yield settings
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
+    def populate(settings):
+        put(settings.landing, LEGACY_CSV, "legacy/report.csv")
+        put(settings.landing, ATHENA_OCT, "athena/year=2018/month=10/oct.parquet")
+        put(settings.landing, ATHENA_NOV, "athena/year=2018/month=11/nov.parquet")
+        put(settings.landing, FOCUS_CSV, "focus/focus.csv")
+        generated = home / "generated"
+        generate(GeneratorConfig(out=generated, fmt="cur2", months=1, rows=5_000, seed=5, start="2026-02"))
+        shutil.move(str(generated / "cur2"), str(settings.landing / "cur2"))
 
-def query(settings, sql):
-    con = connect(settings.warehouse, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    with built_warehouse(home, populate) as settings:
+        yield settings
 
 
 def test_every_raw_row_becomes_one_focus_row(built):
