@@ -113,13 +113,7 @@ final as (
         cast(100 * mtd_effective_cost / nullif(budget_amount, 0) as double) as budget_consumed_pct,
         cast(100 * (mtd_effective_cost / days_elapsed * days_in_month) / nullif(budget_amount, 0) as double)
             as projected_consumed_pct,
-        case
-            when budget_amount is null then 'no budget'
-            when mtd_effective_cost >= budget_amount then '100%'
-            when mtd_effective_cost >= 0.75 * budget_amount then '75%'
-            when mtd_effective_cost >= 0.50 * budget_amount then '50%'
-            else 'under 50%'
-        end as alert_level,
+        {{ budget_alert_level('mtd_effective_cost', 'budget_amount') }} as alert_level,
         as_of_date = max(as_of_date) over (partition by team, billing_period_start) as is_latest
     from measured
 

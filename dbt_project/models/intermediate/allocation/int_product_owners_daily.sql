@@ -1,0 +1,93 @@
+{#
+    Which team owns each product on each day, for the marts that attribute a product's business volumes,
+    SLIs and incidents to a team: the product's tag ownership row valid that day (seed ownership, match_key
+    'product', lowest priority then latest valid_from first), else the product's owning_team (seed products).
+    The days run from the first to the last date the business seeds mention (unit drivers, SLIs, incidents).
+#}
+with
+
+products as (
+
+    select * from {{ ref('products') }}
+
+),
+
+teams as (
+
+    select * from {{ ref('teams') }}
+
+),
+
+ownership as (
+
+    select * from {{ ref('ownership') }}
+    where match_type = 'tag' and match_key = 'product'
+
+),
+
+business_dates as (
+
+    select cast(date as date) as business_date from {{ ref('unit_drivers') }}
+    union all
+    select cast(date as date) from {{ ref('sli_daily') }}
+    union all
+    select cast(started_at as date) from {{ ref('incidents') }}
+    union all
+    select cast(ended_at as date) from {{ ref('incidents') }}
+
+),
+
+days as (
+
+    select {{ date_series('min(business_date)', 'max(business_date)') }} as date_day
+    from business_dates
+    having count(*) > 0
+
+),
+
+product_days as (
+
+    select days.date_day, products.product, products.owning_team
+    from days
+    cross join products
+
+),
+
+dated_owners as (
+
+    select
+        product_days.date_day,
+        product_days.product,
+        ownership.team,
+        ownership.cost_center,
+        row_number() over (
+            partition by product_days.date_day, product_days.product
+            order by ownership.priority, ownership.valid_from desc nulls last
+        ) as precedence
+    from product_days
+    inner join ownership
+        on lower(trim(ownership.match_value)) = product_days.product
+        and (ownership.valid_from is null or product_days.date_day >= ownership.valid_from)
+        and (ownership.valid_to is null or product_days.date_day < ownership.valid_to)
+
+),
+
+final as (
+
+    select
+        product_days.date_day,
+        product_days.product,
+        coalesce(dated_owners.team, product_days.owning_team) as team,
+        coalesce(dated_owners.cost_center, teams.cost_center) as cost_center,
+        case when dated_owners.team is not null then 'ownership' else 'products' end as owner_source
+    from product_days
+    left join dated_owners
+        on product_days.date_day = dated_owners.date_day
+        and product_days.product = dated_owners.product
+        and dated_owners.precedence = 1
+    left join teams
+        on coalesce(dated_owners.team, product_days.owning_team) = teams.team
+
+)
+
+select * from final
