@@ -12,7 +12,7 @@
     - daily_cost_per_extra_nine: the slope of the service's daily usage cost (int_product_daily_usage_cost)
       over its daily
       attained nines (least squares, the month's days with at least one bad event), in dollars a day per nine;
-      with its r2 and number of days. It says how cost and reliability moved together, not what a nine would
+      with its r2 and number of days (slope and r2 rounded to 4 decimals: they are estimates). It says how cost and reliability moved together, not what a nine would
       cost to buy, and is NULL "where the data does not allow": fewer than 14 such days, no variation, or a
       fit that is not significant (|t| < 2), so that noise is not reported as a price.
       Usage cost is used because credits, tax and shared pools land on the first of the month.
@@ -134,9 +134,9 @@ final as (
         cast(1000 * coalesce(service_monthly_cost.effective_cost, 0) / nullif(sli_months.good_events, 0) as double)
             as cost_per_1k_good_events,
         cast(case when {{ fit_allows }}
-            then sli_months.nine_slope end as double) as daily_cost_per_extra_nine,
+            then round(sli_months.nine_slope, 4) end as double) as daily_cost_per_extra_nine,
         cast(case when {{ fit_allows }}
-            then sli_months.nine_r2 end as double) as daily_cost_per_extra_nine_r2,
+            then round(sli_months.nine_r2, 4) end as double) as daily_cost_per_extra_nine_r2,
         cast(sli_months.nine_days as integer) as daily_cost_per_extra_nine_days
     from sli_months
     inner join slo_definitions
