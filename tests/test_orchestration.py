@@ -40,6 +40,25 @@ def test_definitions_load_as_one_graph(tfm_home):
     assert dg.AssetKey(["raw", "focus"]) in graph.get(staging).parent_keys
     assert graph.get(dg.AssetKey(["raw", "focus"])).partitions_def is not None
     assert defs.resolve_sensor_def("landing_sensor") and defs.resolve_schedule_def("daily_ingest_schedule")
+    kpis = dg.AssetKey(["marts", "fct_finops_kpis"])
+    assert {key.to_user_string() for key in graph.get(kpis).parent_keys} >= {
+        "marts/fct_cost_allocation", "marts/fct_budget_burn", "marts/fct_cost_per_slo", "marts/fct_incident_costs",
+        "marts/fct_commitment_kpis", "marts/fct_unit_economics",
+    }
+
+
+def test_every_public_fact_mart_feeds_a_declared_dashboard():
+    from pathlib import Path
+
+    from orchestration.defs.dbt import dbt_project
+
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    read = {node for exposure in manifest["exposures"].values() for node in exposure["depends_on"]["nodes"]}
+    models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
+    facts = {uid for uid, node in models.items() if node["name"].startswith("fct_") and node["access"] == "public"}
+    assert len(facts) >= 10
+    assert facts <= read, facts - read
+    assert {models[uid]["schema"] for uid in read} == {"marts"}
 
 
 def test_ingest_and_staging_materialize_through_dagster(tfm_home):
