@@ -2,7 +2,8 @@
     Which team owns each product on each day, for the marts that attribute a product's business volumes,
     SLIs and incidents to a team: the product's tag ownership row valid that day (seed ownership, match_key
     'product', lowest priority then latest valid_from first), else the product's owning_team (seed products).
-    The days run from the first to the last date the business seeds mention (unit drivers, SLIs, incidents).
+    The days cover the whole months the business seeds mention (unit drivers, SLIs, incidents). The driver
+    split of shared pools (int_shared_pools_split) reads it too.
 #}
 with
 
@@ -39,7 +40,9 @@ business_dates as (
 
 days as (
 
-    select {{ date_series('min(business_date)', 'max(business_date)') }} as date_day
+    -- Whole months, so that a shared pool of any day of a month with business volumes finds its owners.
+    select {{ date_series("date_trunc('month', min(business_date))",
+                          "date_trunc('month', max(business_date)) + interval 1 month - interval 1 day") }} as date_day
     from business_dates
     having count(*) > 0
 

@@ -10,8 +10,8 @@
                     window and scope, basis that cost;
       driver        every product with a positive volume of the rule's driver (requests, transactions or
                     active_customers in unit_drivers) in the basis window, basis that volume; the product's
-                    team is its owner on the pool's date (an ownership row for tag product, else
-                    products.owning_team); drivers are not per account, so the scope does not apply;
+                    team is its owner on the pool's date (int_product_owners_daily: an ownership row
+                    for tag product, else products.owning_team); drivers are not per account, so the scope does not apply;
       fixed         the rule's rows in allocation_rule_targets, basis the percent (product 'unallocated').
     Basis window: 'day' (the pool's usage date) or 'billing_period' (the whole billing period, for charges
     AWS dates on the first of the month: tax, support, commitment fees). Scope: 'billing_account' or
@@ -57,9 +57,9 @@ products as (
 
 ),
 
-ownership as (
+product_owners as (
 
-    select * from {{ ref('ownership') }}
+    select * from {{ ref('int_product_owners_daily') }}
 
 ),
 
@@ -263,29 +263,9 @@ pool_product_volumes as (
 
 ),
 
-product_owner_candidates as (
-
-    select
-        pool_product_volumes.pool_id,
-        pool_product_volumes.product,
-        ownership.team,
-        ownership.cost_center,
-        row_number() over (
-            partition by pool_product_volumes.pool_id, pool_product_volumes.product
-            order by ownership.priority, ownership.valid_from desc
-        ) as precedence
-    from pool_product_volumes
-    inner join ownership
-        on ownership.match_type = 'tag'
-        and ownership.match_key = 'product'
-        and lower(trim(ownership.match_value)) = pool_product_volumes.product
-        and (ownership.valid_from is null or pool_product_volumes.usage_date >= ownership.valid_from)
-        and (ownership.valid_to is null or pool_product_volumes.usage_date < ownership.valid_to)
-
-),
-
 driver_recipients as (
 
+    -- A product's share goes to the team owning the product on the pool's date.
     select
         pool_product_volumes.pool_id,
         coalesce(product_owners.team, products.owning_team, 'unallocated') as team,
@@ -293,10 +273,9 @@ driver_recipients as (
         coalesce(product_owners.cost_center, teams.cost_center, 'unallocated') as cost_center,
         pool_product_volumes.basis
     from pool_product_volumes
-    left join product_owner_candidates as product_owners
-        on pool_product_volumes.pool_id = product_owners.pool_id
+    left join product_owners
+        on pool_product_volumes.usage_date = product_owners.date_day
         and pool_product_volumes.product = product_owners.product
-        and product_owners.precedence = 1
     left join products
         on pool_product_volumes.product = products.product
     left join teams
