@@ -54,7 +54,10 @@ def valid(row, day: date) -> bool:
 
 
 def ownership_rows() -> list[dict]:
-    return sorted(seed("ownership"), key=lambda r: (int(r["priority"]), r["match_key"], r["match_value"]))
+    """Ownership rows, first wins: lowest priority, a sub account row before a billing account row, key, value."""
+    rows = seed("ownership")
+    return sorted(rows, key=lambda r: (int(r["priority"]), r["match_key"] != "sub_account_id", r["match_key"],
+                                       r["match_value"].strip().lower()))
 
 
 def owner(ownership: list[dict], day: date, billing_account, sub_account, tags) -> dict | None:

@@ -7,7 +7,8 @@
       3. rule     for a charge nobody owns, the first allocation rule (by rule_order) whose pool filters
                   all match: its cost is a shared pool that int_shared_pools_split divides among teams;
       4. nothing  the charge stays with team 'unallocated'.
-    Within a step the lowest priority wins (ties: match_key, match_value). The usage date is the UTC date
+    Within a step the lowest priority wins, then a sub account row over a billing account row (macro
+    ownership_precedence). The usage date is the UTC date
     of ChargePeriodStart; validity is valid_from inclusive, valid_to exclusive, an empty bound open.
     An owned charge's product is the ownership row's product, else its product tag when that names a known
     product, else 'unallocated'; its cost center is the row's cost_center, else the team's.
@@ -77,8 +78,7 @@ tag_candidates as (
     inner join ownership
         on ownership.match_type = 'tag'
         and lower(trim({{ string_map_value('charges.tags', 'ownership.match_key') }})) = lower(trim(ownership.match_value))
-        and (ownership.valid_from is null or charges.usage_date >= ownership.valid_from)
-        and (ownership.valid_to is null or charges.usage_date < ownership.valid_to)
+        and {{ ownership_valid_on('ownership', 'charges.usage_date') }}
 
 ),
 
@@ -97,13 +97,8 @@ account_candidates as (
         ownership.cost_center
     from charges
     inner join ownership
-        on ownership.match_type = 'account'
-        and ownership.match_value = case ownership.match_key
-            when 'sub_account_id' then charges.sub_account_id
-            when 'billing_account_id' then charges.billing_account_id
-        end
-        and (ownership.valid_from is null or charges.usage_date >= ownership.valid_from)
-        and (ownership.valid_to is null or charges.usage_date < ownership.valid_to)
+        on {{ ownership_matches_account('ownership', 'charges.billing_account_id', 'charges.sub_account_id') }}
+        and {{ ownership_valid_on('ownership', 'charges.usage_date') }}
 
 ),
 
@@ -121,7 +116,7 @@ owner_candidates_ranked as (
         *,
         row_number() over (
             partition by x_source_file, x_source_row, x_charge_origin
-            order by step, priority, match_key, match_value
+            order by step, {{ ownership_precedence() }}
         ) as precedence
     from owner_candidates
 

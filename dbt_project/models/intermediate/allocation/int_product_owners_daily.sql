@@ -1,7 +1,7 @@
 {#
     Which team owns each product on each day, for the marts that attribute a product's business volumes,
     SLIs and incidents to a team: the product's tag ownership row valid that day (seed ownership, match_key
-    'product', lowest priority then latest valid_from first), else the product's owning_team (seed products).
+    'product', first by macro ownership_precedence), else the product's owning_team (seed products).
     The days cover the whole months the business seeds mention (unit drivers, SLIs, incidents). The driver
     split of shared pools (int_shared_pools_split) reads it too.
 #}
@@ -65,13 +65,12 @@ dated_owners as (
         ownership.cost_center,
         row_number() over (
             partition by product_days.date_day, product_days.product
-            order by ownership.priority, ownership.valid_from desc nulls last
+            order by {{ ownership_precedence('ownership.') }}
         ) as precedence
     from product_days
     inner join ownership
         on lower(trim(ownership.match_value)) = product_days.product
-        and (ownership.valid_from is null or product_days.date_day >= ownership.valid_from)
-        and (ownership.valid_to is null or product_days.date_day < ownership.valid_to)
+        and {{ ownership_valid_on('ownership', 'product_days.date_day') }}
 
 ),
 

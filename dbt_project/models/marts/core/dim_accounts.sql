@@ -62,17 +62,12 @@ owner_candidates as (
         ownership.valid_from,
         row_number() over (
             partition by accounts.billing_account_id, accounts.sub_account_id
-            order by ownership.priority, ownership.match_key desc, ownership.valid_from desc
+            order by {{ ownership_precedence('ownership.') }}
         ) as precedence
     from accounts
     inner join ownership
-        on ownership.match_type = 'account'
-        and ownership.match_value = case ownership.match_key
-            when 'sub_account_id' then accounts.sub_account_id
-            when 'billing_account_id' then accounts.billing_account_id
-        end
-        and (ownership.valid_from is null or accounts.last_usage_date >= ownership.valid_from)
-        and (ownership.valid_to is null or accounts.last_usage_date < ownership.valid_to)
+        on {{ ownership_matches_account('ownership', 'accounts.billing_account_id', 'accounts.sub_account_id') }}
+        and {{ ownership_valid_on('ownership', 'accounts.last_usage_date') }}
 
 ),
 
