@@ -20,8 +20,7 @@
 {#- The fit "allows" a figure with 14 days or more, some variation, and a slope at least twice its standard
     error (|t| >= 2, t^2 = r2 (n - 2) / (1 - r2)), about 95% confidence that cost and nines moved together. -#}
 {%- set fit_allows -%}
-    sli_months.nine_days >= 14 and sli_months.nine_variance > 0
-    and sli_months.nine_r2 * (sli_months.nine_days - 2) >= 4 * (1 - sli_months.nine_r2)
+    nine_days >= 14 and nine_variance > 0 and nine_r2 * (nine_days - 2) >= 4 * (1 - nine_r2)
 {%- endset %}
 
 with
@@ -73,7 +72,8 @@ sli_days as (
         sli_daily.good_events,
         sli_daily.total_events,
         case when sli_daily.good_events < sli_daily.total_events
-            then -log10(1 - sli_daily.good_events / sli_daily.total_events) end as attained_nines,
+            then -log10((sli_daily.total_events - sli_daily.good_events) / sli_daily.total_events) end
+            as attained_nines,
         coalesce(product_usage.usage_effective_cost, 0) as usage_effective_cost
     from sli_daily
     inner join slo_definitions
@@ -103,41 +103,16 @@ sli_months as (
 
 ),
 
-final as (
+measured as (
 
     select
-        sli_months.month_start,
-        sli_months.service,
-        sli_months.sli_name,
-        cast(slo_definitions.target as double) as slo_target,
-        cast(slo_definitions.window_days as integer) as slo_window_days,
-        cast(-log10(1 - slo_definitions.target) as double) as target_nines,
-        cast(sli_months.days_measured as integer) as days_measured,
-        cast(sli_months.total_events as bigint) as total_events,
-        cast(sli_months.good_events as bigint) as good_events,
-        cast(sli_months.total_events - sli_months.good_events as bigint) as bad_events,
-        cast(sli_months.good_events / nullif(sli_months.total_events, 0) as double) as attainment,
-        cast(case when sli_months.good_events < sli_months.total_events
-            then -log10(1 - sli_months.good_events / sli_months.total_events) end as double) as attained_nines,
-        sli_months.good_events >= slo_definitions.target * sli_months.total_events as slo_met,
-        cast((1 - slo_definitions.target) * sli_months.total_events as double) as error_budget_events,
-        cast((1 - slo_definitions.target) * sli_months.total_events
-            - (sli_months.total_events - sli_months.good_events) as double) as error_budget_remaining_events,
-        cast(100 * ((1 - slo_definitions.target) * sli_months.total_events
-            - (sli_months.total_events - sli_months.good_events))
-            / nullif((1 - slo_definitions.target) * sli_months.total_events, 0) as double)
-            as error_budget_remaining_pct,
-        {{ money('coalesce(service_monthly_cost.direct_effective_cost, 0)') }} as direct_effective_cost,
-        {{ money('coalesce(service_monthly_cost.effective_cost, 0)') }} as effective_cost,
-        cast(coalesce(service_monthly_cost.effective_cost, 0) / nullif(sli_months.good_events, 0) as double)
-            as cost_per_good_event,
-        cast(1000 * coalesce(service_monthly_cost.effective_cost, 0) / nullif(sli_months.good_events, 0) as double)
-            as cost_per_1k_good_events,
-        cast(case when {{ fit_allows }}
-            then round(sli_months.nine_slope, 4) end as double) as daily_cost_per_extra_nine,
-        cast(case when {{ fit_allows }}
-            then round(sli_months.nine_r2, 4) end as double) as daily_cost_per_extra_nine_r2,
-        cast(sli_months.nine_days as integer) as daily_cost_per_extra_nine_days
+        sli_months.*,
+        slo_definitions.target,
+        slo_definitions.window_days,
+        sli_months.total_events - sli_months.good_events as bad_events,
+        (1 - slo_definitions.target) * sli_months.total_events as allowed_bad_events,
+        coalesce(service_monthly_cost.direct_effective_cost, 0) as direct_effective_cost,
+        coalesce(service_monthly_cost.effective_cost, 0) as effective_cost
     from sli_months
     inner join slo_definitions
         on sli_months.service = slo_definitions.service
@@ -145,6 +120,37 @@ final as (
     left join service_monthly_cost
         on sli_months.month_start = service_monthly_cost.month_start
         and sli_months.service = service_monthly_cost.service
+
+),
+
+final as (
+
+    select
+        month_start,
+        service,
+        sli_name,
+        cast(target as double) as slo_target,
+        cast(window_days as integer) as slo_window_days,
+        cast(-log10(1 - target) as double) as target_nines,
+        cast(days_measured as integer) as days_measured,
+        cast(total_events as bigint) as total_events,
+        cast(good_events as bigint) as good_events,
+        cast(bad_events as bigint) as bad_events,
+        cast(good_events / nullif(total_events, 0) as double) as attainment,
+        cast(case when bad_events > 0 then -log10(bad_events / total_events) end as double) as attained_nines,
+        good_events >= target * total_events as slo_met,
+        cast(allowed_bad_events as double) as error_budget_events,
+        cast(allowed_bad_events - bad_events as double) as error_budget_remaining_events,
+        cast(100 * (allowed_bad_events - bad_events) / nullif(allowed_bad_events, 0) as double)
+            as error_budget_remaining_pct,
+        {{ money('direct_effective_cost') }} as direct_effective_cost,
+        {{ money('effective_cost') }} as effective_cost,
+        cast(effective_cost / nullif(good_events, 0) as double) as cost_per_good_event,
+        cast(1000 * effective_cost / nullif(good_events, 0) as double) as cost_per_1k_good_events,
+        cast(case when {{ fit_allows }} then round(nine_slope, 4) end as double) as daily_cost_per_extra_nine,
+        cast(case when {{ fit_allows }} then round(nine_r2, 4) end as double) as daily_cost_per_extra_nine_r2,
+        cast(nine_days as integer) as daily_cost_per_extra_nine_days
+    from measured
 
 )
 
