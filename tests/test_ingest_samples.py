@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import date
 from decimal import Decimal
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from orchestration.ingest.loader import load_pending, period_states, scan_landing
@@ -43,6 +45,35 @@ def test_sample_rows_and_cost_match_an_independent_read(con, landing, sample, fa
     assert rows == expected_rows
     assert cost == expected_cost  # exact: DECIMAL all the way, no float and no per-line rounding
     assert sum(load.rows for load in loads) == expected_rows
+
+
+@pytest.mark.parametrize(("sample", "family"), [(LEGACY_CSV, "aws_cur_legacy"), (ATHENA_OCT, "aws_cur_athena")])
+def test_each_raw_row_points_at_its_own_line_of_the_file(con, landing, sample, family):
+    """_source_row is the 1-based data row of the file (CSV: the header not counted) the row was read from,
+    whatever order the raw table stores rows in."""
+    put(landing, sample)
+    scan_landing(con, landing)
+    load_pending(con)
+    if sample.suffix == ".csv":
+        with open(sample, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader)
+            ids, costs = header.index("identity/LineItemId"), header.index("lineItem/UnblendedCost")
+            by_position = {line: (row[ids], Decimal(row[costs])) for line, row in enumerate(reader, start=1)}
+    else:
+        table = pq.read_table(sample, columns=["identity_line_item_id", "line_item_unblended_cost"]).to_pylist()
+        by_position = {
+            n: (r["identity_line_item_id"], Decimal(repr(r["line_item_unblended_cost"])))
+            for n, r in enumerate(table, start=1)
+        }
+    rows = con.execute(
+        f"SELECT _source_row, identity_line_item_id, line_item_unblended_cost FROM raw.{family}"
+    ).fetchall()
+    assert len(rows) == len(by_position)
+    for position, line_item_id, cost in rows:
+        expected_id, expected_cost = by_position[position]
+        assert line_item_id == expected_id, position
+        assert abs(cost - expected_cost) < Decimal("1e-12"), position
 
 
 def test_identifiers_stay_strings_and_money_is_decimal(con, landing):
