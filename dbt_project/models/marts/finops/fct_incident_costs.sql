@@ -35,7 +35,7 @@ product_owners as (
 
 service_daily_cost as (
 
-    select usage_date, product as service, usage_effective_cost as direct_effective_cost
+    select usage_date, product as service, usage_effective_cost
     from product_usage
     where product in (select affected_service from incidents)
 
@@ -91,7 +91,7 @@ expected_days as (
         reference_days.incident_id,
         reference_days.incident_date,
         count(*) as reference_day_count,
-        {{ money('sum(coalesce(service_daily_cost.direct_effective_cost, 0)) / count(*)') }} as expected_cost
+        {{ money('sum(coalesce(service_daily_cost.usage_effective_cost, 0)) / count(*)') }} as expected_cost
     from reference_days
     left join service_daily_cost
         on reference_days.service = service_daily_cost.service
@@ -105,7 +105,7 @@ costed_days as (
     select
         incident_days.incident_id,
         incident_days.incident_date,
-        coalesce(service_daily_cost.direct_effective_cost, 0) as actual_cost,
+        coalesce(service_daily_cost.usage_effective_cost, 0) as actual_cost,
         expected_days.expected_cost,
         coalesce(expected_days.reference_day_count, 0) as reference_day_count
     from incident_days
