@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.ingest.schema import FOCUS_1_2_COLUMNS
+from orchestration.quoting import lit, q
 
 VALIDATOR_VERSION = "2.2.1"
 DEFAULT_FOCUS_VERSION = "1.2.0.1"
@@ -360,12 +361,12 @@ def _single_parquet(data: Path, work_dir: Path) -> Path:
         import duckdb
 
         merged = work_dir / "focus-data.parquet"
-        listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+        listing = ", ".join(lit(f) for f in files)
         con = duckdb.connect()
         try:
             con.execute(
                 f"COPY (SELECT * FROM read_parquet([{listing}], hive_partitioning = false, union_by_name = true)) "
-                f"TO '{_sql_path(merged)}' (FORMAT parquet)"
+                f"TO {lit(merged)} (FORMAT parquet)"
             )
         finally:
             con.close()
@@ -575,14 +576,6 @@ def unexpected_failures(report: ValidatorReport, exceptions: Mapping[str, Any]) 
 # --------------------------------------------------------------------------------------------------
 
 
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def export_focus_parquet(con_or_db_path: Any, query_or_table: str, out_path: Path) -> Path:
     """Write a FOCUS dataset to parquet for the validator, with DuckDB's ``COPY ... TO``.
 
@@ -612,7 +605,7 @@ def export_focus_parquet(con_or_db_path: Any, query_or_table: str, out_path: Pat
         select = []
         for name in focus + custom:
             kind = types[name]
-            col = _quote(name)
+            col = q(name)
             if kind == "TIMESTAMP" or kind.startswith("TIMESTAMP_") or kind == "DATETIME":
                 expr = f"timezone('UTC', {col}::TIMESTAMP)"
             elif kind == "JSON":
@@ -627,10 +620,10 @@ def export_focus_parquet(con_or_db_path: Any, query_or_table: str, out_path: Pat
         try:
             con.execute(
                 f"COPY (SELECT {', '.join(select)} FROM ({source}) AS focus_source) "
-                f"TO '{_sql_path(out_path)}' (FORMAT parquet, COMPRESSION zstd)"
+                f"TO {lit(out_path)} (FORMAT parquet, COMPRESSION zstd)"
             )
         finally:
-            con.execute(f"SET TimeZone = '{tz}'")
+            con.execute(f"SET TimeZone = {lit(tz)}")
     finally:
         if own:
             con.close()

@@ -34,6 +34,7 @@ from orchestration.ingest.schema import (
     focus_version,
     snake_case_cur_header,
 )
+from orchestration.quoting import lit, q
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".parquet")
 
@@ -121,16 +122,6 @@ class DetectedFile:
             if column.raw_name == name:
                 return column
         raise KeyError(name)
-
-
-def q(identifier: str) -> str:
-    """Quote an SQL identifier."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote an SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def is_data_file(path: Path) -> bool:

@@ -30,10 +30,9 @@ from orchestration.ingest.formats import (
     _first_line,
     detect,
     is_data_file,
-    lit,
-    q,
 )
 from orchestration.ingest.warehouse import ensure_schema, raw_columns
+from orchestration.quoting import lit, q
 
 Log = Callable[[str], None]
 
