@@ -55,12 +55,16 @@ def _parse_period(value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a billing period; use YYYY-MM") from None
 
 
-def run_ingest(settings: Settings, period: date | None = None) -> list[str]:
-    """Scan the landing folder, then materialize the raw partitions that need it. Returns the problems."""
+def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = False) -> list[str]:
+    """Scan the landing folder, then materialize the raw partitions that need it. Returns the problems.
+
+    A loaded period whose files have all left the landing folder is kept and reported, unless ``prune``.
+    """
     import dagster as dg
 
     from orchestration.defs.ingest import billing_months, partition_key, raw_asset_key, raw_assets
     from orchestration.defs.resources import TfmWarehouse
+    from orchestration.ingest.errors import LandingFolderError
     from orchestration.ingest.loader import period_states, scan_landing
     from orchestration.ingest.warehouse import connect, ensure_schema
 
@@ -70,12 +74,17 @@ def run_ingest(settings: Settings, period: date | None = None) -> list[str]:
         ensure_schema(con)
         scan = scan_landing(con, settings.landing, log=_say)
         states = period_states(con)
+    except LandingFolderError as exc:
+        return [str(exc)]
     finally:
         con.close()
     _say(
         f"landing: {len(scan.new)} new, {len(scan.changed)} changed, {len(scan.removed)} removed, "
         f"{scan.unchanged} unchanged file(s)"
+        + (f", {len(scan.duplicates)} duplicate(s) ignored" if scan.duplicates else "")
     )
+    for path, original in sorted(scan.duplicates.items()):
+        _say(f"warning: ignored {path}: the same content as {original}, which is loaded once")
     todo: dict[str, list[str]] = {}
     for state in states:
         if state.needs_load and (period is None or state.period == period):
@@ -107,6 +116,7 @@ def run_ingest(settings: Settings, period: date | None = None) -> list[str]:
                 error = event.step_failure_data.error
                 problems.append(error.message.strip().splitlines()[0] if error else f"{key[:7]} failed")
         _say(f"      done in {time.monotonic() - started:.1f}s (run {result.run_id[:8]})")
+    problems += _orphaned_periods(settings, period, prune=prune)
     # Rejected files and blocked periods stay visible on every run until they are fixed.
     con = connect(settings.warehouse, read_only=True)
     try:
@@ -121,19 +131,66 @@ def run_ingest(settings: Settings, period: date | None = None) -> list[str]:
     return problems
 
 
+def _orphaned_periods(settings: Settings, period: date | None, *, prune: bool) -> list[str]:
+    """Report the loaded periods whose files left the landing folder; with ``prune``, delete them."""
+    from orchestration.ingest.errors import PeriodBlockedError
+    from orchestration.ingest.formats import FAMILIES
+    from orchestration.ingest.loader import orphan_message, orphaned_periods, prune_period
+    from orchestration.ingest.warehouse import connect
+
+    con = connect(settings.warehouse)
+    try:
+        orphans = orphaned_periods(con, period)
+        if not orphans:
+            return []
+        if not prune:
+            problems = [orphan_message(state, rows) for state, rows in orphans]
+            ready = con.execute("SELECT count(*) FROM meta.landing_files WHERE status = 'ready'").fetchone()[0]
+            if ready == 0:
+                problems.insert(
+                    0,
+                    f"the landing folder {settings.landing} holds no billing files, but {len(orphans)} loaded "
+                    "period(s) came from files: is it the right folder, and is it mounted? Nothing was deleted",
+                )
+            return problems
+        problems = []
+        doomed = [(state, rows) for state, rows in orphans if not state.closed]
+        for state, rows in orphans:
+            if state.closed:
+                problems.append(orphan_message(state, rows))
+        _say(f"--prune: deleting {len(doomed)} period(s) whose files are gone from {settings.landing}:")
+        for state, rows in doomed:
+            _say(f"  {FAMILIES[state.family].description} {state.period:%Y-%m}: {rows:,} rows "
+                 f"from {len(state.loaded)} file(s)")  # fmt: skip
+        for state, _rows in doomed:
+            try:
+                prune_period(con, state.family, state.period, log=_say)
+            except PeriodBlockedError as exc:
+                problems.append(str(exc))
+        return problems
+    finally:
+        con.close()
+
+
 @main.command()
 @click.option("--landing", type=click.Path(file_okay=False, path_type=Path), help="Landing folder to load.")
 @click.option("--period", help="Only this billing period (YYYY-MM).")
-def ingest(landing: Path | None, period: str | None) -> None:
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Delete the loaded periods whose files have all left the landing folder (named before deleting; "
+    "closed periods are never pruned). Without it such periods are kept and reported.",
+)
+def ingest(landing: Path | None, period: str | None, prune: bool) -> None:
     """Load new or changed billing files from the landing folder, one billing period at a time."""
     import os
 
     if landing is not None:
         if not landing.is_dir():
-            _fail(f"landing folder {landing} does not exist")
+            _fail(f"landing folder {landing} does not exist (or is not a folder); nothing was loaded or deleted")
         os.environ["TFM_LANDING"] = str(landing.resolve())
     settings = _settings()
-    problems = run_ingest(settings, _parse_period(period))
+    problems = run_ingest(settings, _parse_period(period), prune=prune)
     _report(problems)
 
 
@@ -235,27 +292,57 @@ def _progress_printer():
 
 
 @main.command()
-@click.argument("query")
-@click.option("--max-rows", default=100, show_default=True, help="Rows to print.")
-def sql(query: str, max_rows: int) -> None:
-    """Run one read-only SQL query against the warehouse and print the result."""
-    import duckdb
+@click.argument("query", required=False)
+@click.option(
+    "--max-rows", default=100, show_default=True, type=int, help="Rows to print (0: all). --out writes all."
+)
+@click.option(
+    "--format",
+    "fmt",
+    metavar="FORMAT",
+    help="table (default), csv, json, jsonl or markdown to the terminal; with --out: csv, parquet, json or "
+    "jsonl (default: from the file's suffix).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the whole result to this file (not into the landing folder or $TFM_HOME).",
+)
+@click.option("--force", is_flag=True, help="With --out: overwrite an existing file.")
+def sql(query: str | None, max_rows: int, fmt: str | None, out: Path | None, force: bool) -> None:
+    """Run one read-only SELECT against the warehouse; print it, or export it with --out.
 
-    from orchestration.ingest.warehouse import connect
+    QUERY is one SELECT (DESCRIBE, SHOW, SUMMARIZE and PRAGMA show_tables too), or - to read it from stdin.
+    The warehouse is opened read-only without file, network or extension access.
+    """
+    import os
 
+    from orchestration.analyst import AnalystError, run_sql
+
+    if query == "-":
+        query = sys.stdin.read()
     settings = Settings.from_env()
-    if not settings.warehouse.exists():
-        _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' or 'tfm demo' first")
-    con = connect(settings.warehouse, read_only=True)
+    protected = [
+        ("the landing folder", settings.landing),
+        ("the warehouse's folder", settings.warehouse.parent),
+        ("the Dagster instance's folder", settings.dagster_home),
+    ]
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() or os.environ.get("COLUMNS") else None
     try:
-        relation = con.sql(query)
-        if relation is None:
-            _fail("the statement returned no result; tfm sql runs read-only queries")
-        relation.show(max_rows=max_rows, max_width=200)
-    except duckdb.Error as exc:
-        _fail(str(exc).strip().splitlines()[0])
-    finally:
-        con.close()
+        run_sql(
+            settings.warehouse,
+            query or "",
+            stdout=click.get_binary_stream("stdout"),
+            log=_say,
+            fmt=fmt,
+            out=out,
+            force=force,
+            max_rows=max_rows,
+            protected=protected,
+            width=width,
+        )
+    except AnalystError as exc:
+        _fail(str(exc))
 
 
 # --- ui -----------------------------------------------------------------------------------------------

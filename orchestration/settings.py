@@ -45,8 +45,13 @@ class Settings:
 
     def prepare(self) -> None:
         """Create the folders, and point dbt and Dagster at them through the environment."""
-        for folder in (self.home, self.landing, self.dagster_home):
+        for folder in (self.home, self.dagster_home):
             folder.mkdir(parents=True, exist_ok=True)
+        # The default landing folder is created on first use. A landing folder named by TFM_LANDING or
+        # --landing never is: a typo, or a share that is not mounted, must be an error, not an empty folder
+        # that makes every loaded period look deleted.
+        if self.landing == self.home / "landing":
+            self.landing.mkdir(parents=True, exist_ok=True)
         config = self.dagster_home / "dagster.yaml"
         if not config.exists():
             config.write_text(_DAGSTER_YAML)

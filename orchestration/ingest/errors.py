@@ -45,3 +45,7 @@ class NotBillingDataError(IngestError):
 
 class PeriodBlockedError(IngestError):
     """A billing period was not (re)loaded because one of its files is rejected; its old rows are kept."""
+
+
+class LandingFolderError(IngestError):
+    """The landing folder is missing or unreadable: nothing is scanned and nothing loaded changes."""

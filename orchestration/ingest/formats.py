@@ -168,6 +168,36 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+# Names tfm gives its lineage columns; a file's own column of that name would overwrite them.
+RESERVED_COLUMNS = frozenset(
+    {"_source_file", "_file_checksum", "_source_row", "_billing_period", "_ingested_at", "_focus_version"}
+)
+MAX_COLUMN_NAME = 255
+
+
+def _check_column_names(path: Path, columns: list[str], container: str) -> None:
+    """Column names become column names of the raw tables: they are data, but not every string is one.
+
+    Names are kept as the file spells them (quotes, semicolons and any script included: they are always
+    quoted with escaping), but a name that is empty, longer than 255 characters, holds a control character
+    (a newline, a NUL) or takes a lineage column's name rejects the file.
+    """
+    position = {"line": 1} if container == "csv" else {}
+    for index, name in enumerate(columns, start=1):
+        problem = None
+        if not name:
+            problem = "has no name"
+        elif len(name) > MAX_COLUMN_NAME:
+            problem = f"has a name of {len(name)} characters (at most {MAX_COLUMN_NAME})"
+        elif any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+            problem = "has a control character (a newline, tab or NUL) in its name"
+        elif name.lower() in RESERVED_COLUMNS:
+            problem = "takes the name of a lineage column tfm adds to every row"
+        if problem:
+            shown = name if len(name) <= 60 else name[:57] + "..."
+            raise BadFileError(path, f"column {index} ({shown!r}) {problem}", **position)
+
+
 def detect(con: duckdb.DuckDBPyConnection, path: Path) -> DetectedFile:
     """Recognise the source family of a file from its header or schema and plan its columns."""
     if path.stat().st_size == 0:
@@ -179,6 +209,7 @@ def detect(con: duckdb.DuckDBPyConnection, path: Path) -> DetectedFile:
         columns, types, container = _csv_header(path), {}, "csv"
         if not any(columns):
             raise BadFileError(path, "no header row", line=1)
+    _check_column_names(path, columns, container)
     names = set(columns)
     if names == {"status"}:
         raise NotBillingDataError(f"{path}: the CUR status table written beside the data, not billing rows")

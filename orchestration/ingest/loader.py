@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -22,7 +24,12 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.ingest.errors import BadFileError, NotBillingDataError, PeriodBlockedError
+from orchestration.ingest.errors import (
+    BadFileError,
+    LandingFolderError,
+    NotBillingDataError,
+    PeriodBlockedError,
+)
 from orchestration.ingest.formats import (
     FAMILIES,
     DetectedFile,
@@ -41,11 +48,30 @@ def _quiet(_: str) -> None:
     pass
 
 
-def file_checksum(path: Path, chunk: int = 1 << 20) -> str:
+def file_checksum(path: Path, chunk: int = 1 << 20, *, verify_gzip: bool = False) -> str:
+    """The SHA-256 of a file; with ``verify_gzip``, also inflate it to the end and check every member.
+
+    A gzip file cut short at a row boundary decompresses to fewer, perfectly valid rows: DuckDB's reader
+    loaded 700 of 1,281 rows of such a file without an error. Only reading to the end of the stream (the
+    end-of-stream marker, the CRC-32 and the length of every member) proves the file is whole.
+    """
     digest = hashlib.sha256()
+    inflater = zlib.decompressobj(31) if verify_gzip else None
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
+            while inflater is not None and block:
+                try:
+                    inflater.decompress(block)
+                except zlib.error as exc:
+                    raise BadFileError(path, f"corrupt gzip stream ({exc})") from exc
+                block = inflater.unused_data if inflater.eof else b""
+                if inflater.eof and block.strip(b"\x00"):
+                    inflater = zlib.decompressobj(31)  # the next member of a multi-member gzip
+                elif inflater.eof:
+                    block = b""
+    if inflater is not None and not inflater.eof:
+        raise BadFileError(path, "gzip stream ends before its end marker: the file is cut short (truncated)")
     return digest.hexdigest()
 
 
@@ -179,7 +205,49 @@ class ScanReport:
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)  # path -> error, for files rejected by this scan
+    duplicates: dict[str, str] = field(default_factory=dict)  # path -> the file whose content it repeats
     unchanged: int = 0
+
+
+def period_hint(path: Path, landing: Path | None = None) -> date | None:
+    """The billing period a file's folders name, if they name one (the innermost such folder wins).
+
+    CUR 2.0 and FOCUS exports write ``BILLING_PERIOD=YYYY-MM/``, the Athena layout ``year=YYYY/month=M/``,
+    legacy CUR ``yyyymmdd-yyyymmdd/``. Only folders below the landing folder count.
+    """
+    try:
+        parts = path.relative_to(landing).parts[:-1] if landing else path.parts[:-1]
+    except ValueError:
+        parts = path.parts[:-1]
+    for index in range(len(parts) - 1, -1, -1):
+        part = parts[index]
+        found = None
+        if match := re.fullmatch(r"BILLING_PERIOD=(\d{4})-(\d{2})", part):
+            found = match.groups()
+        elif (match := re.fullmatch(r"month=(\d{1,2})", part)) and index > 0:
+            year = re.fullmatch(r"year=(\d{4})", parts[index - 1])
+            found = (year.group(1), match.group(1)) if year else None
+        elif match := re.fullmatch(r"(\d{4})(\d{2})01-\d{8}", part):
+            found = match.groups()
+        if found:
+            try:
+                return date(int(found[0]), int(found[1]), 1)
+            except ValueError:
+                return None
+    return None
+
+
+def _check_period_hint(detected: DetectedFile, periods: list[date], hint: date | None) -> None:
+    """A file whose rows are for another month than the folder it was delivered in is rejected."""
+    if hint is None or hint in periods and (len(periods) == 1 or not detected.family.one_period_per_file):
+        return
+    found = ", ".join(f"{p:%Y-%m}" for p in periods)
+    raise BadFileError(
+        detected.path,
+        f"its rows are for billing period {found} but it lies in a folder for {hint:%Y-%m}: "
+        "a file delivered for the wrong period",
+        column=detected.plan(detected.family.period_column).source,
+    )
 
 
 def superseded_files(landing: Path) -> dict[str, str]:
@@ -222,6 +290,12 @@ def superseded_files(landing: Path) -> dict[str, str]:
 def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quiet) -> ScanReport:
     """Record what every data file in the landing folder is. Files unchanged since the last scan are skipped."""
     ensure_schema(con)
+    if not landing.is_dir():
+        what = "is not a folder" if landing.exists() else "does not exist"
+        raise LandingFolderError(
+            f"landing folder {landing} {what}: check --landing or TFM_LANDING (is the share mounted?); "
+            "nothing was scanned and every loaded period is kept"
+        )
     report = ScanReport()
     known = {
         row[0]: row[1:]
@@ -231,11 +305,15 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
     }
     superseded = superseded_files(landing)
     present: set[str] = set()
-    files = sorted(p for p in landing.rglob("*") if p.is_file() and is_data_file(p)) if landing.exists() else []
+    files = sorted(p for p in landing.rglob("*") if p.is_file() and is_data_file(p))
     for path in files:
         key = str(path.resolve())
         present.add(key)
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError:
+            present.discard(key)  # gone between the listing and now: a removed file
+            continue
         previous = known.get(key)
         if key in superseded:
             if not previous or previous[3] != "superseded":
@@ -245,16 +323,38 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
         if previous and previous[3] != "superseded" and previous[:2] == (stat.st_size, stat.st_mtime_ns):
             report.unchanged += 1
             continue
-        checksum = file_checksum(path)
+        try:
+            checksum = file_checksum(path, verify_gzip=_starts_with_gzip_magic(path))
+        except BadFileError as exc:
+            report.rejected[key] = exc.describe()
+            log(f"rejected {exc.describe()}")
+            _record(con, key, stat, "", None, "rejected", exc.describe(), hint=period_hint(path, landing))
+            continue
+        except OSError as exc:
+            error = BadFileError(path, f"cannot read: {exc.strerror or exc}").describe()
+            report.rejected[key] = error
+            log(f"rejected {error}")
+            _record(con, key, stat, "", None, "rejected", error, hint=period_hint(path, landing))
+            continue
         if previous and previous[3] != "superseded" and previous[2] == checksum:
             con.execute("UPDATE meta.landing_files SET mtime_ns = ? WHERE path = ?", [stat.st_mtime_ns, key])
             report.unchanged += 1
             continue
         (report.changed if previous else report.new).append(key)
+        twin = con.execute(
+            "SELECT path, source_family, file_format, focus_version, billing_periods FROM meta.landing_files "
+            "WHERE checksum = ? AND status IN ('ready', 'duplicate') AND path <> ? ORDER BY path LIMIT 1",
+            [checksum, key],
+        ).fetchone()
+        if twin:  # the same bytes as a file already known: recorded, resolved below, never read twice
+            _record_values(con, key, stat, checksum, twin[1], twin[2], twin[3], twin[4], "duplicate", None)
+            continue
         log(f"scanning {path}")
+        detected = None
         try:
             detected = detect(con, path)
             periods = file_periods(con, detected)
+            _check_period_hint(detected, periods, period_hint(path, landing))
             _record(con, key, stat, checksum, detected, "ready", None, periods)
         except NotBillingDataError as exc:
             log(f"ignored {exc}")
@@ -262,11 +362,56 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
         except BadFileError as exc:
             report.rejected[key] = exc.describe()
             log(f"rejected {exc.describe()}")
-            _record(con, key, stat, checksum, None, "rejected", exc.describe())
+            _record(con, key, stat, checksum, detected, "rejected", exc.describe(), hint=period_hint(path, landing))
+        except OSError as exc:  # unreadable (permissions), or gone while being read
+            error = BadFileError(path, f"cannot read: {exc.strerror or exc}").describe()
+            report.rejected[key] = error
+            log(f"rejected {error}")
+            _record(con, key, stat, checksum, None, "rejected", error, hint=period_hint(path, landing))
     for key in sorted(set(known) - present):
         report.removed.append(key)
         con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
+    report.duplicates = _resolve_duplicates(con, log)
     return report
+
+
+def _starts_with_gzip_magic(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _resolve_duplicates(con: duckdb.DuckDBPyConnection, log: Log) -> dict[str, str]:
+    """Of files with the same content, one is loaded; the others are ignored with a warning.
+
+    The same file delivered under a second name would count every line item twice. The file kept is the
+    one already loaded (if any), else the first by path; when it goes, the next one takes its place.
+    """
+    rows = con.execute(
+        """
+        SELECT f.path, f.checksum, f.status, EXISTS (
+            SELECT 1 FROM meta.file_ledger l WHERE l.path = f.path AND l.checksum = f.checksum
+        ) AS loaded
+        FROM meta.landing_files f
+        WHERE f.status IN ('ready', 'duplicate') AND f.checksum <> ''
+        ORDER BY f.checksum, loaded DESC, f.path
+        """
+    ).fetchall()
+    duplicates: dict[str, str] = {}
+    keeper: dict[str, str] = {}
+    for path, checksum, status, _loaded in rows:
+        if checksum not in keeper:
+            keeper[checksum] = path
+            if status != "ready":
+                con.execute("UPDATE meta.landing_files SET status = 'ready', error = NULL WHERE path = ?", [path])
+            continue
+        message = f"{path}: the same content as {keeper[checksum]} (checksum {checksum[:12]}); not loaded twice"
+        duplicates[path] = keeper[checksum]
+        con.execute(
+            "UPDATE meta.landing_files SET status = 'duplicate', error = ? WHERE path = ?", [message, path]
+        )
+    for path, original in duplicates.items():
+        log(f"ignored {path}: the same content as {original}")
+    return duplicates
 
 
 def _record(
@@ -278,13 +423,25 @@ def _record(
     status: str,
     error: str | None,
     periods: list[date] | None = None,
+    *,
+    hint: date | None = None,
 ) -> None:
+    """Record what a file is. A rejected file's periods, if its folder names one, let it block that period."""
+    if periods is None and hint is not None:
+        periods = [hint]
+    _record_values(
+        con, key, stat, checksum,
+        detected.family.name if detected else None, detected.file_format if detected else None,
+        detected.focus_version if detected else None, periods, status, error,
+    )  # fmt: skip
+
+
+def _record_values(con, key, stat, checksum, family, file_format, focus_version, periods, status, error) -> None:
     con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
     con.execute(
         "INSERT INTO meta.landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [key, stat.st_size, stat.st_mtime_ns, checksum,
-         detected.family.name if detected else None, detected.file_format if detected else None,
-         detected.focus_version if detected else None, periods, status, error, _now()],
+        [key, stat.st_size, stat.st_mtime_ns, checksum, family, file_format, focus_version, periods, status,
+         error, _now()],
     )  # fmt: skip
 
 
@@ -298,14 +455,26 @@ class PeriodState:
     wanted: frozenset[tuple[str, str]]  # (path, checksum) the period is built from now
     loaded: frozenset[tuple[str, str]]  # (path, checksum) the ledger says is loaded
     blocked_by: tuple[str, ...]  # errors of rejected files that belong to the period
+    closed: bool = False  # finance closed the period: it is never pruned
+
+    @property
+    def orphaned(self) -> bool:
+        """Loaded, but none of its files is in the landing folder any more: kept until ``--prune``."""
+        return bool(self.loaded) and not self.wanted
 
     @property
     def needs_load(self) -> bool:
-        return self.wanted != self.loaded and not self.blocked_by
+        return self.wanted != self.loaded and not self.blocked_by and not self.orphaned
 
 
 def period_states(con: duckdb.DuckDBPyConnection) -> list[PeriodState]:
-    """Every (family, period) known to the landing folder or the ledger, with what it needs."""
+    """Every (family, period) known to the landing folder or the ledger, with what it needs.
+
+    A rejected file blocks the periods it belongs to (read from its rows, or from its folder's name), and
+    the period whose loaded file it is. A rejected file whose period is unknown blocks, in its source family
+    (or in every family, if even that is unknown), any change that would drop a loaded file: a removed file
+    plus a corrupt replacement under a new name must not empty the month.
+    """
     wanted: dict[tuple[str, date], set] = {}
     for family, period, path, checksum in con.execute(
         "SELECT source_family, unnest(billing_periods), path, checksum FROM meta.landing_files "
@@ -318,19 +487,39 @@ def period_states(con: duckdb.DuckDBPyConnection) -> list[PeriodState]:
     ).fetchall():
         loaded.setdefault((family, period), set()).add((path, checksum))
     rejected = con.execute(
-        "SELECT path, coalesce(billing_periods, []), error FROM meta.landing_files WHERE status = 'rejected'"
+        "SELECT path, source_family, coalesce(billing_periods, []), error FROM meta.landing_files "
+        "WHERE status = 'rejected' ORDER BY path"
     ).fetchall()
+    closed = {row[0] for row in con.execute("SELECT DISTINCT billing_period FROM meta.period_closes").fetchall()}
     states = []
     for key in sorted(set(wanted) | set(loaded)):
         family, period = key
         loaded_paths = {p for p, _ in loaded.get(key, ())}
+        drops_files = bool(loaded_paths - {p for p, _ in wanted.get(key, ())})
         blockers = tuple(
-            error for path, periods, error in rejected if period in periods or path in loaded_paths
+            error
+            for path, rejected_family, periods, error in rejected
+            if period in periods
+            or path in loaded_paths
+            or (not periods and drops_files and rejected_family in (None, family))
         )
         states.append(
-            PeriodState(family, period, frozenset(wanted.get(key, ())), frozenset(loaded.get(key, ())), blockers)
-        )
+            PeriodState(
+                family, period, frozenset(wanted.get(key, ())), frozenset(loaded.get(key, ())), blockers,
+                closed=period in closed,
+            )
+        )  # fmt: skip
     return states
+
+
+def orphan_message(state: PeriodState, rows: int | None = None) -> str:
+    what = f"{FAMILIES[state.family].description} {state.period:%Y-%m}"
+    size = f" ({rows:,} rows)" if rows is not None else ""
+    return (
+        f"{what} kept{size}: its {len(state.loaded)} file(s) are no longer in the landing folder; "
+        + ("it is closed and is never pruned" if state.closed else
+           "if they were removed on purpose, 'tfm ingest --prune' deletes its rows")
+    )  # fmt: skip
 
 
 # --- loading one period -----------------------------------------------------------------------------
@@ -348,8 +537,11 @@ class PeriodLoad:
     seconds: float = 0.0
 
 
-def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> Decimal:
-    """Check every conversion and the currency rule for one file's rows of a period; return its cost."""
+def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> tuple[Decimal, dict[str, str]]:
+    """Check every conversion and the currency rule for one file's rows of a period.
+
+    Returns its cost and the currency of each billing account in it.
+    """
     detected, family = source.detected, source.detected.family
     checks = [(plan, plan.check) for plan in detected.columns if plan.check]
     selects = [f"sum({detected.plan(family.cost_column).expression})"] + [
@@ -402,7 +594,41 @@ def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> 
                 column=detected.plan(family.currency_column).source,
                 **_position(source, other_row),
             )
-    return Decimal(cost or 0)
+        currencies = dict(
+            con.execute(
+                f"SELECT DISTINCT {account}, {currency} FROM {source.relation} "
+                f"WHERE {_period_expr(detected)} = DATE {lit(str(period))} AND {account} IS NOT NULL"
+            ).fetchall()
+        )
+    else:
+        currencies = {}
+    return Decimal(cost or 0), currencies
+
+
+def _check_currencies_across_files(
+    family: SourceFamily,
+    period: date,
+    staged: list[tuple[_Source, str, Decimal, int, dict[str, str]]],
+    loaded: frozenset[tuple[str, str]],
+) -> None:
+    """One billing account is billed in one currency for a period, across all the period's files.
+
+    Files already loaded for the period set the currency; the new file that disagrees is the one rejected.
+    """
+    first: dict[str, tuple[str, Path]] = {}
+    already = {path for path, _ in loaded}
+    ordered = sorted(staged, key=lambda item: (str(item[0].detected.path.resolve()) not in already,
+                                               str(item[0].detected.path)))  # fmt: skip
+    for source, *_, currencies in ordered:
+        for account, currency in sorted(currencies.items(), key=lambda item: str(item[0])):
+            seen = first.setdefault(account, (currency, source.detected.path))
+            if seen[0] != currency:
+                raise BadFileError(
+                    source.detected.path,
+                    f"billing account {account} is billed in {currency} here but in {seen[0]} in {seen[1]} "
+                    f"for billing period {period:%Y-%m}; one account is billed in one currency per period",
+                    column=source.detected.plan(family.currency_column).source,
+                )
 
 
 def _reject(con: duckdb.DuckDBPyConnection, path: str, error: str) -> None:
@@ -416,12 +642,15 @@ def load_period(
     *,
     run_id: str | None = None,
     force: bool = False,
+    prune: bool = False,
     log: Log = _quiet,
 ) -> PeriodLoad:
     """Replace one billing period of one source family with what the landing folder holds for it.
 
     Does nothing when the ledger already matches the landing folder (unless ``force``). Raises
     ``PeriodBlockedError`` when a file of the period is rejected; the period's rows are then unchanged.
+    A period whose files are all gone from the landing folder keeps its rows (``PeriodBlockedError``)
+    unless ``prune``, and a closed period keeps them even then.
     """
     started = time.monotonic()
     family = FAMILIES[family_name]
@@ -432,28 +661,44 @@ def load_period(
         raise PeriodBlockedError(
             f"{family.description} {period:%Y-%m} kept as it was: " + "; ".join(state.blocked_by)
         )
-    if not (state.needs_load or force):
+    if state.orphaned:
+        if not prune or state.closed:
+            raise PeriodBlockedError(orphan_message(state))
+    elif not (state.needs_load or force):
         return PeriodLoad(family_name, period, replaced=False, files=sorted(p for p, _ in state.loaded))
 
-    staged: list[tuple[_Source, str, Decimal, int]] = []
+    staged: list[tuple[_Source, str, Decimal, int, dict[str, str]]] = []
     try:
         for path, checksum in sorted(state.wanted):
             file_path = Path(path)
             log(f"reading {path}")
             try:
-                if not file_path.exists() or file_checksum(file_path) != checksum:
+                try:
+                    unchanged = file_path.exists() and file_checksum(file_path) == checksum
+                except OSError as exc:
+                    raise BadFileError(path, f"cannot read: {exc.strerror or exc}") from exc
+                if not unchanged:
                     raise BadFileError(path, "changed or removed since the landing folder was scanned; scan again")
                 detected = detect(con, file_path)
                 source = _open(con, detected, materialize=True)
-                cost = _validate(con, source, period)
+                try:
+                    cost, currencies = _validate(con, source, period)
+                except BadFileError:
+                    if source.temp_table:
+                        con.execute(f"DROP TABLE IF EXISTS {source.temp_table}")
+                    raise
+                staged.append((source, checksum, cost, file_path.stat().st_size, currencies))
             except BadFileError as exc:
                 _reject(con, path, exc.describe())
                 raise PeriodBlockedError(
                     f"{family.description} {period:%Y-%m} kept as it was: {exc.describe()}"
                 ) from exc
-            size = file_path.stat().st_size
-            staged.append((source, checksum, cost, size))
-        result = _replace(con, family, period, staged, run_id, log)
+        try:
+            _check_currencies_across_files(family, period, staged, state.loaded)
+        except BadFileError as exc:
+            _reject(con, str(exc.path), exc.describe())
+            raise PeriodBlockedError(f"{family.description} {period:%Y-%m} kept as it was: {exc.describe()}") from exc
+        result = _replace(con, family, period, [item[:4] for item in staged], run_id, log)
     finally:
         for source, *_ in staged:
             if source.temp_table:
@@ -485,11 +730,14 @@ def _replace(
     con.execute("BEGIN TRANSACTION")
     try:
         existing = raw_columns(con, family)
+        # SQL names are case-insensitive: a file's "x_Region" is the column "x_region" an earlier file added.
+        spelled = {name.lower(): name for name in existing}
         for source, *_ in staged:
             for plan in source.detected.columns:
-                if plan.raw_name not in existing:
+                if plan.raw_name.lower() not in spelled:
                     con.execute(f"ALTER TABLE {family.raw_table} ADD COLUMN {q(plan.raw_name)} {plan.raw_type}")
                     existing[plan.raw_name] = plan.raw_type
+                    spelled[plan.raw_name.lower()] = plan.raw_name
         result.replaced_rows = con.execute(
             f"DELETE FROM {family.raw_table} WHERE _billing_period = ?", [period]
         ).fetchone()[0]
@@ -500,7 +748,8 @@ def _replace(
             detected = source.detected
             path = str(detected.path.resolve())
             columns = [
-                f"CAST({plan.expression} AS {existing[plan.raw_name]}) AS {q(plan.raw_name)}"
+                f"CAST({plan.expression} AS {existing[spelled[plan.raw_name.lower()]]}) "
+                f"AS {q(spelled[plan.raw_name.lower()])}"
                 for plan in detected.columns
             ]
             row_expr = "(rowid + 1)" if source.temp_table else source.row_expr  # data row, 1-based
@@ -548,9 +797,17 @@ def inspect_file(path: Path) -> tuple[str, list[date]]:
 
 
 def load_pending(
-    con: duckdb.DuckDBPyConnection, *, period: date | None = None, run_id: str | None = None, log: Log = _quiet
+    con: duckdb.DuckDBPyConnection,
+    *,
+    period: date | None = None,
+    run_id: str | None = None,
+    prune: bool = False,
+    log: Log = _quiet,
 ) -> tuple[list[PeriodLoad], list[str]]:
-    """Load every period that needs it (optionally one period); return the loads and the problems."""
+    """Load every period that needs it (optionally one period); return the loads and the problems.
+
+    A period whose files have all left the landing folder is a problem (kept, reported) unless ``prune``.
+    """
     loads, problems = [], []
     for state in period_states(con):
         if period is not None and state.period != period:
@@ -561,9 +818,57 @@ def load_pending(
                 + "; ".join(state.blocked_by)
             )
             continue
+        if state.orphaned:
+            if prune and not state.closed:
+                loads.append(prune_period(con, state.family, state.period, run_id=run_id, log=log))
+            else:
+                problems.append(orphan_message(state, loaded_rows(con, state)))
+            continue
         if state.needs_load:
             try:
                 loads.append(load_period(con, state.family, state.period, run_id=run_id, log=log))
             except PeriodBlockedError as exc:
                 problems.append(str(exc))
     return loads, problems
+
+
+def loaded_rows(con: duckdb.DuckDBPyConnection, state: PeriodState) -> int:
+    return con.execute(
+        "SELECT coalesce(sum(row_count), 0) FROM meta.file_ledger WHERE source_family = ? AND billing_period = ?",
+        [state.family, state.period],
+    ).fetchone()[0]
+
+
+def orphaned_periods(con: duckdb.DuckDBPyConnection, period: date | None = None) -> list[tuple[PeriodState, int]]:
+    """Loaded periods none of whose files is in the landing folder any more, with their loaded rows."""
+    return [
+        (state, loaded_rows(con, state))
+        for state in period_states(con)
+        if state.orphaned and (period is None or state.period == period)
+    ]
+
+
+def prune_period(
+    con: duckdb.DuckDBPyConnection, family_name: str, period: date, *, run_id: str | None = None, log: Log = _quiet
+) -> PeriodLoad:
+    """Delete a period whose files have all left the landing folder (what ``tfm ingest --prune`` asks for).
+
+    Refused (``PeriodBlockedError``) for a closed period, a period that still has files, and while a
+    rejected file might belong to it. The deletion is recorded in ``meta.period_loads`` like any load.
+    """
+    state = next((s for s in period_states(con) if s.family == family_name and s.period == period), None)
+    what = f"{FAMILIES[family_name].description} {period:%Y-%m}"
+    if state is None or not state.orphaned:
+        raise PeriodBlockedError(f"{what} not pruned: it still has files in the landing folder (or is not loaded)")
+    if state.closed:
+        raise PeriodBlockedError(f"{what} not pruned: the period is closed")
+    unattributed = con.execute(
+        "SELECT error FROM meta.landing_files WHERE status = 'rejected' "
+        "AND (source_family IS NULL OR source_family = ?) "
+        "AND (coalesce(len(billing_periods), 0) = 0 OR list_contains(billing_periods, ?)) ORDER BY path LIMIT 1",
+        [family_name, period],
+    ).fetchone()
+    if unattributed:
+        raise PeriodBlockedError(f"{what} not pruned: a rejected file may belong to it: {unattributed[0]}")
+    log(f"pruning {what}: {loaded_rows(con, state):,} rows of {len(state.loaded)} file(s) gone from the landing folder")
+    return load_period(con, family_name, period, run_id=run_id, prune=True, log=log)

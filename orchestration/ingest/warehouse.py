@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS meta.landing_files (
     file_format VARCHAR,
     focus_version VARCHAR,
     billing_periods DATE[],
-    status VARCHAR NOT NULL,          -- ready | rejected | ignored (not billing data) | superseded
+    status VARCHAR NOT NULL,          -- ready | rejected | ignored (not billing data) | superseded | duplicate
     error VARCHAR,                    -- one line: file, row, column, cause
     scanned_at TIMESTAMP NOT NULL
 );
@@ -51,6 +51,14 @@ CREATE TABLE IF NOT EXISTS meta.file_ledger (
     status VARCHAR NOT NULL,          -- loaded
     loaded_at TIMESTAMP NOT NULL,
     run_id VARCHAR
+);
+-- Billing periods finance has closed (written by the monthly close, one row per close version). A closed
+-- period is never pruned.
+CREATE TABLE IF NOT EXISTS meta.period_closes (
+    billing_period DATE NOT NULL,
+    close_version INTEGER NOT NULL,
+    closed_at TIMESTAMP NOT NULL,
+    closed_by VARCHAR
 );
 -- One row per load of a (source family, billing period): the audit trail of replacements.
 CREATE TABLE IF NOT EXISTS meta.period_loads (
