@@ -332,7 +332,7 @@ def sql(query: str | None, max_rows: int, fmt: str | None, out: Path | None, for
         run_sql(
             settings.warehouse,
             query or "",
-            stdout=click.get_binary_stream("stdout"),
+            stdout=sys.stdout.buffer,
             log=_say,
             fmt=fmt,
             out=out,
