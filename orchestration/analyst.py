@@ -185,7 +185,8 @@ def _writer(allowed_file: Path | None = None) -> duckdb.DuckDBPyConnection:
 
     It only ever runs tfm's statements; its one reachable path is ``allowed_file``.
     """
-    con = duckdb.connect(":memory:", config={"python_enable_replacements": False})
+    # allowed_paths can only be set while external access is on: it goes off just below, before any use.
+    con = duckdb.connect(":memory:", config={**_ANALYST_CONFIG, "enable_external_access": True})
     try:
         con.execute("SET TimeZone = 'UTC'")
         if allowed_file is not None:

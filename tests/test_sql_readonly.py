@@ -231,6 +231,14 @@ def test_read_only_queries_run(home: Path, query: str):
     assert result.stdout
 
 
+def test_the_query_can_come_from_stdin(home: Path):
+    environment = {"TFM_HOME": str(home), "TFM_LANDING": None, "DAGSTER_HOME": None, "COLUMNS": None}
+    query = "SELECT count(*) AS n\nFROM marts.numbers\n"
+    result = CliRunner().invoke(main, ["sql", "-", "--format", "csv"], input=query, env=environment)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "n\n250\n"
+
+
 def test_check_query_parses_with_duckdb(home: Path):
     con = analyst.connect_readonly(home / "warehouse.duckdb")
     try:
