@@ -1,0 +1,492 @@
+"""The warehouse side of the Python models: daily cost series read from the marts, results written back.
+
+``python_models`` is plain Python on DataFrames; this module is the only place that knows where its inputs
+live (``marts.fct_cost_allocation``, ``marts.fct_focus_charges``) and where its outputs go (schema ``ml``,
+which dbt declares as a source and publishes as ``marts.fct_cost_forecasts`` and ``marts.fct_cost_anomalies``).
+The Dagster assets in ``orchestration.defs.predictions`` are thin wrappers around ``run_forecasts`` and
+``run_anomalies``.
+
+Series are keyed ``<level>|<key>|<currency>``: costs in different currencies are never added together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import duckdb
+import pandas as pd
+
+Log = Callable[[str], None]
+
+# A stretch of more than this many days without a single charge is missing data, not zero spend: a
+# series' history starts after its last such gap (the demo's real samples are months years apart).
+MAX_GAP_DAYS = 31
+
+ML_DDL = """
+CREATE SCHEMA IF NOT EXISTS ml;
+-- Every spend forecast made, kept with the date of the last actuals it saw (forecast_date), so that a
+-- month's forecast can later be compared with what happened. One row per forecast, series and future day.
+CREATE TABLE IF NOT EXISTS ml.cost_forecasts (
+    forecast_date DATE NOT NULL,         -- the last day of actual cost the forecast used
+    series_level VARCHAR NOT NULL,       -- organization | team | service | billing_account
+    series_key VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    ds DATE NOT NULL,                    -- the forecast day
+    mean DOUBLE NOT NULL,
+    lo_80 DOUBLE NOT NULL,
+    hi_80 DOUBLE NOT NULL,
+    lo_95 DOUBLE NOT NULL,
+    hi_95 DOUBLE NOT NULL,
+    model VARCHAR NOT NULL,
+    is_backfill BOOLEAN NOT NULL,        -- made later than forecast_date, from the data up to it
+    made_at TIMESTAMP NOT NULL,
+    run_id VARCHAR
+);
+-- The rolling-origin backtest of each forecast: how the chosen model did on the series' own recent past.
+CREATE TABLE IF NOT EXISTS ml.forecast_backtests (
+    forecast_date DATE NOT NULL,
+    series_level VARCHAR NOT NULL,
+    series_key VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    mase DOUBLE,
+    smape DOUBLE,
+    wape DOUBLE,
+    bias DOUBLE,
+    coverage_80 DOUBLE,
+    coverage_95 DOUBLE,
+    made_at TIMESTAMP NOT NULL
+);
+-- Cost anomaly episodes, recomputed from the whole history on every run (first_detected_at is kept).
+CREATE TABLE IF NOT EXISTS ml.cost_anomalies (
+    anomaly_id VARCHAR NOT NULL,
+    series_level VARCHAR NOT NULL,
+    series_key VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    start_date DATE NOT NULL,
+    end_date DATE NOT NULL,
+    days INTEGER NOT NULL,
+    actual_cost DOUBLE NOT NULL,
+    expected_cost DOUBLE NOT NULL,
+    impact DOUBLE NOT NULL,
+    impact_pct DOUBLE,
+    peak_date DATE NOT NULL,
+    peak_impact DOUBLE NOT NULL,
+    max_score DOUBLE NOT NULL,
+    direction VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,             -- open (still anomalous on the series' last day) | closed
+    root_causes VARCHAR NOT NULL,        -- JSON list of {dimension, value, impact, share}, largest first
+    first_detected_at TIMESTAMP NOT NULL,
+    scored_at TIMESTAMP NOT NULL,
+    run_id VARCHAR
+);
+"""
+
+
+def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the output tables (empty), so that dbt can build its marts before the first forecast."""
+    con.execute(ML_DDL)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# --- reading the series -------------------------------------------------------------------------------
+
+# Usage that accrues day by day. Fees, taxes, credits and the unused part of commitments arrive once a
+# month by design: on the demo they made 40 of 46 anomaly episodes (support fees and taxes every 1st).
+USAGE = (
+    "ChargeCategory = 'Usage' AND ChargeFrequency = 'Usage-Based' "
+    "AND coalesce(CommitmentDiscountStatus, '') <> 'Unused'"
+)
+
+# Daily effective (amortized) cost per series. Organization and team come from the allocation mart (team
+# includes its shares of shared cost); service and billing account from the FOCUS charges.
+_SERIES_SQL = {
+    "organization": """
+        SELECT 'organization' AS series_level, 'all' AS series_key, billing_currency AS currency,
+               usage_date AS ds, sum(effective_cost) AS y
+        FROM marts.fct_cost_allocation GROUP BY ALL""",
+    "team": """
+        SELECT 'team' AS series_level, team AS series_key, billing_currency AS currency, usage_date AS ds,
+               sum(effective_cost) AS y
+        FROM marts.fct_cost_allocation GROUP BY ALL""",
+    "service": """
+        SELECT 'service' AS series_level, coalesce(ServiceName, 'unknown') AS series_key,
+               BillingCurrency AS currency, CAST(ChargePeriodStart AS DATE) AS ds, sum(EffectiveCost) AS y
+        FROM marts.fct_focus_charges GROUP BY ALL""",
+    "billing_account": """
+        SELECT 'billing_account' AS series_level, BillingAccountId AS series_key, BillingCurrency AS currency,
+               CAST(ChargePeriodStart AS DATE) AS ds, sum(EffectiveCost) AS y
+        FROM marts.fct_focus_charges GROUP BY ALL""",
+    # The anomaly monitor's leaf: one service in one sub account (AWS Cost Anomaly Detection's
+    # "service" monitor, per linked account), usage only (see USAGE).
+    "service_account": """
+        SELECT 'service_account' AS series_level,
+               coalesce(ServiceName, 'unknown') || ' @ ' || coalesce(SubAccountId, '-') AS series_key,
+               BillingCurrency AS currency, CAST(ChargePeriodStart AS DATE) AS ds, sum(EffectiveCost) AS y
+        FROM marts.fct_focus_charges WHERE """ + USAGE + """ GROUP BY ALL""",
+}
+FORECAST_LEVELS = ("organization", "team", "service", "billing_account")
+ANOMALY_LEVELS = ("service_account",)
+
+
+def read_series(con: duckdb.DuckDBPyConnection, levels: Sequence[str]) -> pd.DataFrame:
+    """Daily cost per series in long format: unique_id, series_level, series_key, currency, ds, y (float)."""
+    unknown = set(levels) - set(_SERIES_SQL)
+    if unknown:
+        raise ValueError(f"unknown series levels {sorted(unknown)}; known: {sorted(_SERIES_SQL)}")
+    union = " UNION ALL ".join(f"({_SERIES_SQL[level]})" for level in levels)
+    frame = con.execute(
+        f"SELECT series_level, series_key, currency, ds, CAST(y AS DOUBLE) AS y FROM ({union}) "
+        "WHERE ds IS NOT NULL ORDER BY ALL"
+    ).df()
+    frame["currency"] = frame["currency"].fillna("")
+    frame["unique_id"] = frame["series_level"] + "|" + frame["series_key"].astype(str) + "|" + frame["currency"]
+    frame["ds"] = pd.to_datetime(frame["ds"])
+    return frame
+
+
+def recent_history(frame: pd.DataFrame, as_of: date, history_days: int) -> pd.DataFrame:
+    """Each series' contiguous recent history up to ``as_of``: within ``history_days``, after its last gap
+    of more than ``MAX_GAP_DAYS`` days, and only series that still had cost in the last ``MAX_GAP_DAYS``."""
+    end = pd.Timestamp(as_of)
+    window = frame[(frame["ds"] <= end) & (frame["ds"] > end - pd.Timedelta(days=history_days))]
+    kept = []
+    for _, series in window.groupby("unique_id", sort=True):
+        days = series["ds"].sort_values()
+        if (end - days.iloc[-1]).days > MAX_GAP_DAYS:
+            continue  # no cost for a month before as_of: a series that ended, nothing to forecast
+        gaps = days.diff().dt.days
+        starts = days[gaps > MAX_GAP_DAYS]
+        start = starts.iloc[-1] if len(starts) else days.iloc[0]
+        kept.append(series[series["ds"] >= start])
+    if not kept:
+        return frame.iloc[0:0]
+    return pd.concat(kept, ignore_index=True)
+
+
+def _split_id(frame: pd.DataFrame) -> pd.DataFrame:
+    parts = frame["unique_id"].str.split("|", n=2, expand=True)
+    return frame.assign(series_level=parts[0], series_key=parts[1], currency=parts[2])
+
+
+# --- forecasts ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForecastRun:
+    forecast_dates: list[date] = field(default_factory=list)
+    series: int = 0
+    rows: int = 0
+    models: dict[str, int] = field(default_factory=dict)
+    accuracy: dict[str, float] = field(default_factory=dict)  # overall backtest of the latest forecast
+    seconds: float = 0.0
+
+
+def month_end(day: date, months_ahead: int = 0) -> date:
+    first = date(day.year + (day.month - 1 + months_ahead + 1) // 12, (day.month - 1 + months_ahead + 1) % 12 + 1, 1)
+    return first - timedelta(days=1)
+
+
+def forecast_origins(con: duckdb.DuckDBPyConnection, latest: date, backfill_months: int) -> list[date]:
+    """The forecast dates to make: the latest day of actuals, and the month ends before it (backfilled once,
+    so each month has the forecast made at the end of the month before, to measure accuracy against)."""
+    origins = [latest]
+    end = month_end(latest, -1)
+    for _ in range(backfill_months):
+        origins.append(end)
+        end = month_end(end, -1)
+    done = {row[0] for row in con.execute("SELECT DISTINCT forecast_date FROM ml.cost_forecasts").fetchall()}
+    # The latest is always re-made (a restatement or a late file may have changed its actuals).
+    return sorted({latest} | {origin for origin in origins[1:] if origin not in done})
+
+
+def run_forecasts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    horizon_months: int = 3,
+    levels: Sequence[int] = (80, 95),
+    history_days: int = 730,
+    backfill_months: int = 3,
+    models: Sequence[str] | None = None,
+    run_id: str | None = None,
+    log: Log = lambda _: None,
+) -> ForecastRun:
+    """Forecast daily cost per series to the end of the month ``horizon_months`` ahead; write ml tables."""
+    import time
+
+    from python_models import forecasting
+
+    started = time.monotonic()
+    ensure_ml_tables(con)
+    frame = read_series(con, FORECAST_LEVELS)
+    result = ForecastRun()
+    if frame.empty:
+        log("no cost in the marts: nothing to forecast")
+        return result
+    latest = frame["ds"].max().date()
+    made_at = _now()
+    for origin in forecast_origins(con, latest, backfill_months):
+        history = recent_history(frame, origin, history_days)
+        if history.empty:
+            continue
+        horizon = (month_end(origin, horizon_months) - origin).days
+        data = history[["unique_id", "ds", "y"]]
+        predicted = forecasting.forecast(data, horizon, levels=tuple(levels), freq="D", models=models)
+        accuracy = forecasting.backtest(data, min(horizon, 30), levels=tuple(levels), freq="D", models=models)
+        _write_forecast(con, origin, predicted, accuracy, made_at=made_at, backfill=origin != latest,
+                        run_id=run_id)  # fmt: skip
+        result.forecast_dates.append(origin)
+        if origin == latest:
+            result.series = predicted["unique_id"].nunique()
+            result.rows = len(predicted)
+            result.models = predicted.groupby("unique_id")["model"].first().value_counts().to_dict()
+            result.accuracy = overall_accuracy(accuracy)
+        log(f"forecast as of {origin}: {predicted['unique_id'].nunique()} series, {horizon} days ahead")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def overall_accuracy(accuracy: pd.DataFrame) -> dict[str, float]:
+    row = accuracy[accuracy["unique_id"] == forecasting_overall_id()]
+    if row.empty:
+        return {}
+    return {k: float(v) for k, v in row.iloc[0].items() if k != "unique_id" and isinstance(v, int | float)}
+
+
+def forecasting_overall_id() -> str:
+    from python_models.forecasting import OVERALL_ID
+
+    return OVERALL_ID
+
+
+def _write_forecast(con, origin: date, predicted: pd.DataFrame, accuracy: pd.DataFrame, *, made_at, backfill,
+                    run_id) -> None:  # fmt: skip
+    rows = _split_id(predicted).assign(
+        forecast_date=origin, is_backfill=backfill, made_at=made_at, run_id=run_id,
+        ds=pd.to_datetime(predicted["ds"]).dt.date,
+    )  # fmt: skip
+    per_series = accuracy[accuracy["unique_id"] != forecasting_overall_id()]
+    chosen = predicted.groupby("unique_id")["model"].first()
+    backtests = _split_id(per_series).assign(forecast_date=origin, made_at=made_at)
+    backtests["model"] = backtests["unique_id"].map(chosen).fillna("")
+    for column in ("mase", "smape", "wape", "bias", "coverage_80", "coverage_95"):
+        if column not in backtests:
+            backtests[column] = None
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM ml.cost_forecasts WHERE forecast_date = ?", [origin])
+        con.execute("DELETE FROM ml.forecast_backtests WHERE forecast_date = ?", [origin])
+        con.register("tfm_forecast_rows", rows)
+        con.execute(
+            "INSERT INTO ml.cost_forecasts SELECT forecast_date, series_level, series_key, currency, ds, mean, "
+            "lo_80, hi_80, lo_95, hi_95, model, is_backfill, made_at, run_id FROM tfm_forecast_rows"
+        )
+        con.register("tfm_backtest_rows", backtests)
+        con.execute(
+            "INSERT INTO ml.forecast_backtests SELECT forecast_date, series_level, series_key, currency, model, "
+            "mase, smape, wape, bias, coverage_80, coverage_95, made_at FROM tfm_backtest_rows"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in ("tfm_forecast_rows", "tfm_backtest_rows"):
+            con.unregister(name)
+
+
+# --- anomalies ----------------------------------------------------------------------------------------
+
+# Root-cause dimensions: (name, SQL over marts.fct_focus_charges).
+ROOT_CAUSE_DIMENSIONS = {
+    "resource": "coalesce(ResourceId, '(no resource)')",
+    "usage_type": "coalesce(SkuMeter, ChargeDescription, '(none)')",
+    "region": "coalesce(RegionId, '(global)')",
+    "team": "coalesce(x_team, '(untagged)')",
+}
+
+
+@dataclass
+class AnomalyRun:
+    series: int = 0
+    points: int = 0
+    episodes: int = 0
+    open_episodes: int = 0
+    total_impact: float = 0.0
+    seconds: float = 0.0
+
+
+def _detail(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.DataFrame:
+    """Daily cost of every service-in-account series by root-cause dimension, from ``start`` to ``end``."""
+    dims = ", ".join(f"{sql} AS {name}" for name, sql in ROOT_CAUSE_DIMENSIONS.items())
+    frame = con.execute(
+        "SELECT 'service_account|' || coalesce(ServiceName, 'unknown') || ' @ ' || coalesce(SubAccountId, '-') "
+        f"|| '|' || coalesce(BillingCurrency, '') AS unique_id, CAST(ChargePeriodStart AS DATE) AS ds, {dims}, "
+        "CAST(sum(EffectiveCost) AS DOUBLE) AS y FROM marts.fct_focus_charges "
+        f"WHERE {USAGE} AND CAST(ChargePeriodStart AS DATE) BETWEEN ? AND ? GROUP BY ALL",
+        [start, end],
+    ).df()
+    frame["ds"] = pd.to_datetime(frame["ds"])
+    return frame
+
+
+def run_anomalies(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    min_abs_impact: float = 20.0,
+    min_pct_impact: float = 20.0,
+    history_days: int = 730,
+    top_root_causes: int = 5,
+    run_id: str | None = None,
+    log: Log = lambda _: None,
+) -> AnomalyRun:
+    """Score every service-in-account daily cost series, merge anomalies into episodes, rank root causes."""
+    import time
+
+    from python_models import anomaly
+
+    started = time.monotonic()
+    ensure_ml_tables(con)
+    frame = read_series(con, ANOMALY_LEVELS)
+    result = AnomalyRun()
+    scored_at = _now()
+    rows = []
+    if not frame.empty:
+        latest = frame["ds"].max()
+        history = frame[frame["ds"] > latest - pd.Timedelta(days=history_days)]
+        scored = anomaly.score(history[["unique_id", "ds", "y"]], freq="D", min_abs_impact=min_abs_impact,
+                               min_pct_impact=min_pct_impact)  # fmt: skip
+        result.series, result.points = scored["unique_id"].nunique(), len(scored)
+        found = anomaly.episodes(scored)
+        if not found.empty:
+            detail = _detail(con, history["ds"].min().date(), latest.date())
+            causes = anomaly.root_causes(found, detail, list(ROOT_CAUSE_DIMENSIONS), top_n=top_root_causes)
+            last_day = scored.groupby("unique_id")["ds"].max()
+            by_episode = {key: group for key, group in causes.groupby(["unique_id", "start"], sort=False)}
+            for episode in found.to_dict("records"):
+                key = (episode["unique_id"], pd.Timestamp(episode["start"]))
+                ranked = by_episode.get(key, causes.iloc[0:0])
+                rows.append(_episode_row(episode, ranked, last_day[episode["unique_id"]], scored_at, run_id))
+    _write_anomalies(con, rows)
+    result.episodes = len(rows)
+    result.open_episodes = sum(1 for r in rows if r["status"] == "open")
+    result.total_impact = float(sum(r["impact"] for r in rows))
+    result.seconds = time.monotonic() - started
+    log(f"anomalies: {result.series} series, {result.points} points scored, {result.episodes} episode(s)")
+    return result
+
+
+# Dimensions from the narrowest to the broadest. A resource that explains the whole spike says more than
+# the region it runs in, which explains it just as well (the demo's NAT gateway spike: the region
+# eu-west-1 carried 101% of the impact, the gateway 98%).
+SPECIFICITY = ("resource", "usage_type", "region", "team")
+EXPLAINS = 0.8
+
+
+def narrowest_first(causes: pd.DataFrame) -> pd.DataFrame:
+    """Root causes in reading order: the values that explain at least 80% of the episode's impact, the
+    narrowest dimension first, then the others by the size of their contribution."""
+    if causes.empty:
+        return causes
+    explains = causes["share"].fillna(0) >= EXPLAINS
+    order = causes["dimension"].map({d: i for i, d in enumerate(SPECIFICITY)}).fillna(len(SPECIFICITY))
+    keyed = causes.assign(_explains=~explains, _narrow=order.where(explains, 0), _size=-causes["contribution"].abs())
+    return keyed.sort_values(["_explains", "_narrow", "_size"], kind="stable").drop(
+        columns=["_explains", "_narrow", "_size"]
+    )
+
+
+def _episode_row(episode: dict, causes: pd.DataFrame, last_day, scored_at, run_id) -> dict:
+    level, key, currency = episode["unique_id"].split("|", 2)
+    start, end = pd.Timestamp(episode["start"]), pd.Timestamp(episode["end"])
+    ranked = [
+        {"dimension": c["dimension"], "value": str(c["value"]), "impact": round(float(c["contribution"]), 6),
+         "share": None if pd.isna(c["share"]) else round(float(c["share"]), 6)}
+        for c in narrowest_first(causes).to_dict("records")
+    ]  # fmt: skip
+    anomaly_id = hashlib.sha256(f"{episode['unique_id']}|{start.date()}".encode()).hexdigest()[:16]
+    expected = float(episode["expected"])
+    return {
+        "anomaly_id": anomaly_id,
+        "series_level": level,
+        "series_key": key,
+        "currency": currency,
+        "start_date": start.date(),
+        "end_date": end.date(),
+        "days": int((end - start).days) + 1,
+        "actual_cost": float(episode["actual"]),
+        "expected_cost": expected,
+        "impact": float(episode["total_impact"]),
+        "impact_pct": None if pd.isna(episode["impact_pct"]) else float(episode["impact_pct"]),
+        "peak_date": pd.Timestamp(episode["peak_ds"]).date(),
+        "peak_impact": float(episode["peak_impact"]),
+        "max_score": float(episode["max_score"]),
+        "direction": str(episode["direction"]),
+        "severity": str(episode["severity"]),
+        "status": "open" if end >= last_day else "closed",
+        "root_causes": json.dumps(ranked, ensure_ascii=False),
+        "first_detected_at": scored_at,
+        "scored_at": scored_at,
+        "run_id": run_id,
+    }
+
+
+def _write_anomalies(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+    columns = [row[0] for row in con.execute("DESCRIBE ml.cost_anomalies").fetchall()]
+    frame = pd.DataFrame(rows, columns=columns)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("tfm_anomaly_rows", frame)
+        # An episode seen before keeps the time it was first detected.
+        con.execute(
+            """
+            CREATE TEMP TABLE tfm_anomalies_new AS
+            SELECT n.* REPLACE (coalesce(o.first_detected_at, n.first_detected_at) AS first_detected_at)
+            FROM tfm_anomaly_rows n LEFT JOIN ml.cost_anomalies o USING (anomaly_id)
+            """
+        )
+        con.execute("DELETE FROM ml.cost_anomalies")
+        con.execute("INSERT INTO ml.cost_anomalies SELECT * FROM tfm_anomalies_new")
+        con.execute("DROP TABLE tfm_anomalies_new")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("tfm_anomaly_rows")
+
+
+# --- what the data-quality checks read ----------------------------------------------------------------
+
+
+def forecast_frame_for_checks(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The latest forecast's rows, with the count of NaN values per row computed in SQL."""
+    return con.execute(
+        """
+        SELECT series_level, series_key, currency, ds, mean, lo_80, hi_80, lo_95, hi_95, model,
+               CAST(isnan(mean) AS INT) + CAST(isnan(lo_80) AS INT) + CAST(isnan(hi_80) AS INT)
+               + CAST(isnan(lo_95) AS INT) + CAST(isnan(hi_95) AS INT) AS nan_count
+        FROM ml.cost_forecasts
+        WHERE forecast_date = (SELECT max(forecast_date) FROM ml.cost_forecasts)
+        """
+    ).df()
+
+
+def anomaly_frame_for_checks(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every episode, with impact - (actual - expected) and the number of root causes computed in SQL."""
+    return con.execute(
+        """
+        SELECT anomaly_id, start_date, end_date, actual_cost, expected_cost, impact, severity, status, direction,
+               impact - (actual_cost - expected_cost) AS impact_residual,
+               json_array_length(CAST(root_causes AS JSON)) AS root_cause_count
+        FROM ml.cost_anomalies
+        """
+    ).df()

@@ -1,0 +1,1 @@
+"""Data quality: Great Expectations suites (versioned in ``expectations/``) run on frames pulled from DuckDB."""
