@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from orchestration.ingest.formats import FAMILIES, SourceFamily, core_columns, q
+from orchestration.processes import WarehouseLockedError, wait_for_lock  # noqa: F401 (raised by connect)
 
 # Lineage columns added to every raw row, after the source's own columns.
 LINEAGE_COLUMNS: list[tuple[str, str]] = [
@@ -83,17 +83,21 @@ CREATE OR REPLACE TEMP MACRO tfm_parse_timestamp(s) AS CAST(coalesce(
 """
 
 
-def connect(path: Path | str, *, read_only: bool = False, wait_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, waiting while another process holds its write lock."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+def connect(
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    wait_seconds: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting while another process holds its lock.
+
+    Waits up to ``wait_seconds`` (default ``TFM_LOCK_TIMEOUT``, 600 s), saying once which process it waits
+    for (through ``log``, default stderr), then raises :class:`WarehouseLockedError` with one line.
+    """
+    con = wait_for_lock(
+        lambda: duckdb.connect(str(path), read_only=read_only), path, timeout=wait_seconds, log=log
+    )
     con.execute("SET TimeZone = 'UTC'")
     con.execute(_MACROS)
     return con
@@ -124,3 +128,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         lineage = LINEAGE_COLUMNS + (FOCUS_LINEAGE if family.name == "focus" else [])
         columns = ", ".join(f"{q(name)} {dtype}" for name, dtype in core_columns(family) + lineage)
         con.execute(f"CREATE TABLE IF NOT EXISTS {family.raw_table} ({columns})")
+    # The Python models' output tables, empty until they first run, so that the marts reading them build.
+    from orchestration.predictions import ensure_ml_tables
+
+    ensure_ml_tables(con)

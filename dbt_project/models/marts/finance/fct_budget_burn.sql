@@ -10,6 +10,11 @@
       the projection;
     - alert_level: the highest threshold month-to-date cost has reached: '100%' (over budget), '75%',
       '50%', else 'under 50%'; 'no budget' when the team has none for the month.
+    - forecast_month_end: month-to-date cost + the spend forecast (python_models.forecasting, through
+      fct_cost_forecasts) of the team for the rest of the month, from the latest forecast made on or before
+      as_of_date (at the earliest at the end of the month before); forecast_month_end_lo_80 / _hi_80 add the
+      daily 80% bounds instead (a sum of daily bounds: wider than the month total's own 80% interval, never
+      narrower). NULL where no forecast exists.
     is_latest marks each team's last day of each month, the current state of that month.
 #}
 with
@@ -23,6 +28,14 @@ allocation as (
 budgets as (
 
     select * from {{ ref('budgets') }}
+
+),
+
+team_forecasts as (
+
+    select forecast_date, series_key as team, forecast_day, forecast_cost, lo_80, hi_80
+    from {{ ref('stg_ml__cost_forecasts') }}
+    where series_level = 'team'
 
 ),
 
@@ -97,6 +110,56 @@ measured as (
 
 ),
 
+forecast_used as (
+
+    -- the latest forecast made on or before the day, and no earlier than the end of the month before
+    select measured.team, measured.billing_period_start, measured.as_of_date, max(made.forecast_date) as forecast_date
+    from measured
+    inner join (select distinct team, forecast_date from team_forecasts) as made
+        on measured.team = made.team
+        and made.forecast_date <= measured.as_of_date
+        and made.forecast_date >= measured.billing_period_start - interval 1 day
+    group by all
+
+),
+
+rest_of_month as (
+
+    select
+        forecast_used.team,
+        forecast_used.as_of_date,
+        forecast_used.forecast_date,
+        sum(team_forecasts.forecast_cost) as forecast_rest,
+        sum(team_forecasts.lo_80) as forecast_rest_lo_80,
+        sum(team_forecasts.hi_80) as forecast_rest_hi_80
+    from forecast_used
+    left join team_forecasts
+        on forecast_used.team = team_forecasts.team
+        and forecast_used.forecast_date = team_forecasts.forecast_date
+        and team_forecasts.forecast_day > forecast_used.as_of_date
+        and team_forecasts.forecast_day < forecast_used.billing_period_start + interval 1 month
+    group by all
+
+),
+
+forecast as (
+
+    select
+        measured.*,
+        rest_of_month.forecast_date,
+        measured.mtd_effective_cost + cast(coalesce(rest_of_month.forecast_rest, 0) as decimal(38, 6))
+            as forecast_month_end,
+        measured.mtd_effective_cost + cast(coalesce(rest_of_month.forecast_rest_lo_80, 0) as decimal(38, 6))
+            as forecast_month_end_lo_80,
+        measured.mtd_effective_cost + cast(coalesce(rest_of_month.forecast_rest_hi_80, 0) as decimal(38, 6))
+            as forecast_month_end_hi_80
+    from measured
+    left join rest_of_month
+        on measured.team = rest_of_month.team
+        and measured.as_of_date = rest_of_month.as_of_date
+
+),
+
 final as (
 
     select
@@ -114,8 +177,17 @@ final as (
         cast(100 * (mtd_effective_cost / days_elapsed * days_in_month) / nullif(budget_amount, 0) as double)
             as projected_consumed_pct,
         {{ budget_alert_level('mtd_effective_cost', 'budget_amount') }} as alert_level,
+        forecast_date as forecast_made_on,
+        case when forecast_date is not null then {{ money('forecast_month_end') }} end as forecast_month_end,
+        case when forecast_date is not null then {{ money('forecast_month_end_lo_80') }} end
+            as forecast_month_end_lo_80,
+        case when forecast_date is not null then {{ money('forecast_month_end_hi_80') }} end
+            as forecast_month_end_hi_80,
+        case when forecast_date is not null then
+            cast(100 * forecast_month_end / nullif(budget_amount, 0) as double)
+        end as forecast_consumed_pct,
         as_of_date = max(as_of_date) over (partition by team, billing_period_start) as is_latest
-    from measured
+    from forecast
 
 )
 

@@ -13,7 +13,10 @@
       directly (int_charges_owned);
     - cost of incidents: fct_incident_costs, by the month the incident started;
     - tag coverage: usage charges with a ResourceId in a service category that seed tag_policy governs;
-    - anomaly_count and forecast_accuracy_pct stay NULL until tfm scores anomalies and forecasts spend.
+    - anomaly_count: fct_cost_anomalies, by the month the episode started; a team's are those whose
+      tagged usage moved most (primary_team);
+    - forecast_accuracy_pct: the month-ahead forecast (fct_cost_forecasts, made as of the month before's
+      last day) of the month's total against the actual total (fct_daily_cost_series), for complete months.
 #}
 with
 
@@ -76,6 +79,26 @@ focus_charges as (
 tag_policy as (
 
     select * from {{ ref('tag_policy') }}
+
+),
+
+cost_anomalies as (
+
+    select * from {{ ref('fct_cost_anomalies') }}
+
+),
+
+cost_forecasts as (
+
+    select * from {{ ref('fct_cost_forecasts') }}
+    where series_level in ('organization', 'team')
+
+),
+
+daily_cost as (
+
+    select * from {{ ref('fct_daily_cost_series') }}
+    where series_level in ('organization', 'team')
 
 ),
 
@@ -340,6 +363,76 @@ tag_coverage as (
 
 ),
 
+-- Anomaly episodes by the month they started.
+anomalies as (
+
+    select billing_period_start, 'organization' as scope, cast(null as varchar) as team, count(*) as anomaly_count
+    from cost_anomalies
+    group by all
+    union all
+    select billing_period_start, 'team', primary_team, count(*)
+    from cost_anomalies
+    where primary_team is not null
+    group by all
+
+),
+
+-- The month-ahead forecast of each month's total (made as of the month before's last day) against the
+-- actual total, for months the data covers to their last day. Currencies are added up, as for every KPI.
+month_ahead_forecasts as (
+
+    select
+        cast(date_trunc('month', forecast_day) as date) as billing_period_start,
+        series_level,
+        series_key,
+        sum(forecast_cost) as forecast_cost
+    from cost_forecasts
+    where forecast_date = cast(date_trunc('month', forecast_day) as date) - 1
+    group by all
+
+),
+
+complete_months as (
+
+    select cast(date_trunc('month', usage_date) as date) as billing_period_start
+    from daily_cost
+    where series_level = 'organization'
+    group by all
+    having max(usage_date) = last_day(min(usage_date))
+
+),
+
+actual_months as (
+
+    select
+        cast(date_trunc('month', usage_date) as date) as billing_period_start,
+        series_level,
+        series_key,
+        sum(effective_cost) as actual_cost
+    from daily_cost
+    group by all
+
+),
+
+forecast_accuracy as (
+
+    select
+        actual_months.billing_period_start,
+        case when actual_months.series_level = 'organization' then 'organization' else 'team' end as scope,
+        case when actual_months.series_level = 'team' then actual_months.series_key end as team,
+        100 * (1 - abs(actual_months.actual_cost - month_ahead_forecasts.forecast_cost)
+            / nullif(actual_months.actual_cost, 0)) as forecast_accuracy_pct
+    from actual_months
+    inner join month_ahead_forecasts
+        on actual_months.billing_period_start = month_ahead_forecasts.billing_period_start
+        and actual_months.series_level = month_ahead_forecasts.series_level
+        and actual_months.series_key = month_ahead_forecasts.series_key
+    inner join complete_months
+        on actual_months.billing_period_start = complete_months.billing_period_start
+    where actual_months.actual_cost > 0
+
+),
+
 final as (
 
     select
@@ -375,10 +468,11 @@ final as (
         {{ money('tag_coverage.tag_compliant_cost') }} as tag_compliant_cost,
         cast(100 * tag_coverage.tag_compliant_cost / nullif(tag_coverage.taggable_cost, 0) as double)
             as tag_coverage_pct,
-        cast(null as integer) as anomaly_count,
-        cast(null as double) as forecast_accuracy_pct
+        cast(coalesce(anomalies.anomaly_count, 0) as integer) as anomaly_count,
+        cast(forecast_accuracy.forecast_accuracy_pct as double) as forecast_accuracy_pct
     from scopes
-    {%- for part in ['costs', 'transactions', 'budgets', 'slos', 'commitments', 'incidents', 'tag_coverage'] %}
+    {%- for part in ['costs', 'transactions', 'budgets', 'slos', 'commitments', 'incidents', 'tag_coverage',
+                     'anomalies', 'forecast_accuracy'] %}
     left join {{ part }}
         on scopes.billing_period_start = {{ part }}.billing_period_start
         and scopes.scope = {{ part }}.scope
