@@ -99,55 +99,24 @@ def _now() -> datetime:
 
 # --- reading the series -------------------------------------------------------------------------------
 
-# Usage that accrues day by day. Fees, taxes, credits and the unused part of commitments arrive once a
-# month by design: on the demo they made 40 of 46 anomaly episodes (support fees and taxes every 1st).
+# Usage that accrues day by day, as marts.fct_daily_cost_series defines the anomaly monitor's series
+# (service_account): the root causes split the same cost.
 USAGE = (
     "ChargeCategory = 'Usage' AND ChargeFrequency = 'Usage-Based' "
     "AND coalesce(CommitmentDiscountStatus, '') <> 'Unused'"
 )
-
-# Daily effective (amortized) cost per series. Organization and team come from the allocation mart (team
-# includes its shares of shared cost); service and billing account from the FOCUS charges.
-_SERIES_SQL = {
-    "organization": """
-        SELECT 'organization' AS series_level, 'all' AS series_key, billing_currency AS currency,
-               usage_date AS ds, sum(effective_cost) AS y
-        FROM marts.fct_cost_allocation GROUP BY ALL""",
-    "team": """
-        SELECT 'team' AS series_level, team AS series_key, billing_currency AS currency, usage_date AS ds,
-               sum(effective_cost) AS y
-        FROM marts.fct_cost_allocation GROUP BY ALL""",
-    "service": """
-        SELECT 'service' AS series_level, coalesce(ServiceName, 'unknown') AS series_key,
-               BillingCurrency AS currency, CAST(ChargePeriodStart AS DATE) AS ds, sum(EffectiveCost) AS y
-        FROM marts.fct_focus_charges GROUP BY ALL""",
-    "billing_account": """
-        SELECT 'billing_account' AS series_level, BillingAccountId AS series_key, BillingCurrency AS currency,
-               CAST(ChargePeriodStart AS DATE) AS ds, sum(EffectiveCost) AS y
-        FROM marts.fct_focus_charges GROUP BY ALL""",
-    # The anomaly monitor's leaf: one service in one sub account (AWS Cost Anomaly Detection's
-    # "service" monitor, per linked account), usage only (see USAGE).
-    "service_account": """
-        SELECT 'service_account' AS series_level,
-               coalesce(ServiceName, 'unknown') || ' @ ' || coalesce(SubAccountId, '-') AS series_key,
-               BillingCurrency AS currency, CAST(ChargePeriodStart AS DATE) AS ds, sum(EffectiveCost) AS y
-        FROM marts.fct_focus_charges WHERE """ + USAGE + """ GROUP BY ALL""",
-}
 FORECAST_LEVELS = ("organization", "team", "service", "billing_account")
 ANOMALY_LEVELS = ("service_account",)
 
 
 def read_series(con: duckdb.DuckDBPyConnection, levels: Sequence[str]) -> pd.DataFrame:
-    """Daily cost per series in long format: unique_id, series_level, series_key, currency, ds, y (float)."""
-    unknown = set(levels) - set(_SERIES_SQL)
-    if unknown:
-        raise ValueError(f"unknown series levels {sorted(unknown)}; known: {sorted(_SERIES_SQL)}")
-    union = " UNION ALL ".join(f"({_SERIES_SQL[level]})" for level in levels)
+    """Daily cost per series (marts.fct_daily_cost_series) in long format: unique_id, series_level,
+    series_key, currency, ds, y (float: the models' estimates need no exact money)."""
     frame = con.execute(
-        f"SELECT series_level, series_key, currency, ds, CAST(y AS DOUBLE) AS y FROM ({union}) "
-        "WHERE ds IS NOT NULL ORDER BY ALL"
+        "SELECT series_level, series_key, currency, usage_date AS ds, CAST(effective_cost AS DOUBLE) AS y "
+        "FROM marts.fct_daily_cost_series WHERE list_contains(?, series_level) ORDER BY ALL",
+        [list(levels)],
     ).df()
-    frame["currency"] = frame["currency"].fillna("")
     frame["unique_id"] = frame["series_level"] + "|" + frame["series_key"].astype(str) + "|" + frame["currency"]
     frame["ds"] = pd.to_datetime(frame["ds"])
     return frame

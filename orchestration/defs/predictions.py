@@ -15,7 +15,7 @@ from orchestration.defs.resources import TfmWarehouse
 
 FORECASTS = dg.AssetKey(["ml", "cost_forecasts"])
 ANOMALIES = dg.AssetKey(["ml", "cost_anomalies"])
-ALLOCATION = dg.AssetKey(["marts", "fct_cost_allocation"])
+SERIES = dg.AssetKey(["marts", "fct_daily_cost_series"])
 FOCUS = dg.AssetKey(["marts", "fct_focus_charges"])
 
 
@@ -44,7 +44,7 @@ def _check(asset_key: dg.AssetKey, name: str, description: str) -> dg.AssetCheck
 
 @dg.asset(
     key=FORECASTS,
-    deps=[ALLOCATION, FOCUS],
+    deps=[SERIES],
     group_name="python_models",
     kinds={"python", "duckdb"},
     description=(
@@ -87,7 +87,7 @@ def cost_forecasts(context: dg.AssetExecutionContext, config: ForecastConfig, wa
 
 @dg.asset(
     key=ANOMALIES,
-    deps=[FOCUS],
+    deps=[SERIES, FOCUS],
     group_name="python_models",
     kinds={"python", "duckdb"},
     description=(
