@@ -30,16 +30,86 @@ def _fail(message: str) -> None:
 
 
 def _settings() -> Settings:
+    from orchestration.settings import HomeError
+
     settings = Settings.from_env()
-    settings.prepare()
+    try:
+        settings.prepare()
+    except HomeError as exc:
+        _fail(str(exc))
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Tfm(click.Group):
+    """Every failure ends in one line, ``error: <cause>; <what to do>``; the trace goes to $TFM_HOME/logs/tfm.log."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 (the last line of defence: one line, never a traceback)
+            _fail(_describe_failure(exc))
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """One line for an exception no command handled: its root cause and what to do."""
+    import os
+    import traceback
+
+    import duckdb
+
+    from orchestration.processes import WarehouseLockedError
+    from orchestration.settings import HomeError
+
+    settings = Settings.from_env()
+    logged = None
+    try:
+        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with settings.log_file.open("a") as log:
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} tfm {' '.join(sys.argv[1:])}\n")
+            log.write("".join(traceback.format_exception(exc)))
+        logged = settings.log_file
+    except OSError:
+        pass
+    chain, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    where = "set TFM_HOME to a writable folder (or make this one writable)"
+    for error in chain:
+        if isinstance(error, (HomeError, WarehouseLockedError)):
+            return str(error)
+    for error in chain:
+        if isinstance(error, OSError) and error.filename:
+            return f"cannot use {error.filename}: {error.strerror or type(error).__name__}; {where}"
+    for error in chain:
+        module = type(error).__module__
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        if type(error).__name__ == "DagsterDbtCliRuntimeError":  # dbt failed outside a run: parsing the project
+            return "; ".join(_dbt_problems(str(error), limit=2))
+        if module.startswith("sqlalchemy"):
+            state = "is not writable" if not os.access(settings.dagster_home, os.W_OK) else "cannot be used"
+            return (
+                f"the Dagster instance in {settings.dagster_home} {state} ({first[:160]}); "
+                "make that folder writable, or set TFM_HOME or DAGSTER_HOME to a writable folder"
+            )
+        if isinstance(error, duckdb.Error):
+            return f"the warehouse {settings.warehouse} cannot be used ({first[:200]}); {where}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    trace = f"; the full trace is in {logged}" if logged else ""
+    return f"{type(exc).__name__}: {first[:200]}{trace}"
+
+
+@click.group(cls=_Tfm, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """tfm: a FinOps warehouse from raw cloud bills (AWS CUR, FOCUS) to DuckDB, through Dagster and dbt.
 
-    Files live under $TFM_HOME (default ./.tfm): warehouse.duckdb, landing/ and dagster/.
+    Files live under $TFM_HOME (default ./.tfm): warehouse.duckdb, landing/, dagster/, dbt/ (dbt's artifacts
+    and logs) and logs/. Commands that write wait for the warehouse while another process holds it, up to
+    $TFM_LOCK_TIMEOUT seconds (default 600).
     """
 
 
@@ -67,9 +137,11 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
     from orchestration.ingest.errors import LandingFolderError
     from orchestration.ingest.loader import period_states, scan_landing
     from orchestration.ingest.warehouse import connect, ensure_schema
+    from orchestration.processes import fail_dead_runs, process_tags
 
+    fail_dead_runs(dg.DagsterInstance.get(), log=_say)
     _say(f"scanning {settings.landing}")
-    con = connect(settings.warehouse)
+    con = connect(settings.warehouse, log=_say)
     try:
         ensure_schema(con)
         scan = scan_landing(con, settings.landing, log=_say)
@@ -108,7 +180,7 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
             instance=instance,
             resources=resources,
             raise_on_error=False,
-            tags={"tfm/trigger": "cli"},
+            tags={"tfm/trigger": "cli", **process_tags()},
             run_config=RUN_CONFIG,
         )
         if not result.success:
@@ -205,38 +277,94 @@ def _report(problems: list[str]) -> None:
 
 
 def run_build(settings: Settings, select: str | None = None) -> list[str]:
-    """Run the dbt project (dbt build: models and their tests) through Dagster."""
+    """Run the dbt project (dbt build: models and their tests) through Dagster.
+
+    Waits first for any other process holding the warehouse (dbt must have it to itself for the whole build),
+    and fails the runs left in progress by killed tfm processes.
+    """
     import dagster as dg
+
+    from orchestration.ingest.warehouse import connect
+    from orchestration.processes import fail_dead_runs, process_tags
+
+    instance = dg.DagsterInstance.get()
+    fail_dead_runs(instance, log=_say)
+
     from dagster_dbt import build_dbt_asset_selection
 
     from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
 
     selection = build_dbt_asset_selection([tfm_dbt_models], dbt_select=select or "fqn:*")
+    resources = {"dbt": dbt_resource()}
+    # Right before dbt starts: no build begins while a reader or a writer holds the file (dbt itself waits
+    # too, should one open it in the seconds dbt takes to start).
+    connect(settings.warehouse, log=_say).close()
     _say(f"building dbt models ({select or 'all'})")
     started = time.monotonic()
     result = dg.materialize(
         [tfm_dbt_models],
         selection=selection,
-        instance=dg.DagsterInstance.get(),
-        resources={"dbt": dbt_resource()},
+        instance=instance,
+        resources=resources,
         raise_on_error=False,
-        tags={"tfm/trigger": "cli"},
+        tags={"tfm/trigger": "cli", **process_tags()},
         run_config=RUN_CONFIG,
     )
     problems = []
     if not result.success:
         for event in result.get_step_failure_events():
             error = event.step_failure_data.error
-            problems.append(error.message.strip().splitlines()[0] if error else "dbt build failed")
+            problems.extend(_dbt_problems(error.message if error else ""))
     _say(f"build {'succeeded' if result.success else 'failed'} in {time.monotonic() - started:.1f}s")
+    return problems
+
+
+def _dbt_problems(message: str, limit: int = 5) -> list[str]:
+    """One line per error dbt reported (at most ``limit``), from dagster-dbt's failure message."""
+    import re
+
+    message = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    log = re.search(r"dbt debug log: (\S+?\.log)", message)
+    see = f"; details in {log.group(1)}" if log else ""
+    head, _, parsed = message.partition("Errors parsed from dbt logs:")
+    errors: list[list[str]] = []
+    for line in parsed.splitlines():
+        if not line.strip() or re.match(r"\d+ of \d+ ", line):  # blank, or the progress line of the node
+            continue
+        if not line[0].isspace():
+            if errors and errors[-1][0].endswith(":") and len(errors[-1]) == 1:  # "Encountered an error:"
+                errors[-1][0] = line.strip()
+            else:
+                errors.append([line.strip()])
+        elif errors:
+            errors[-1].append(line.strip())
+    lines = []
+    for header, *details in errors:
+        # dbt repeats the node in its first detail line ("Runtime Error in test x"): the cause comes after.
+        causes = [d for d in details if not re.match(r"^\w+ Error( in .*)?$", d) and not d.startswith("compiled")]
+        cause = ": ".join(causes[:2] if causes and causes[0].endswith("Error") else causes[:1])
+        lines.append(f"{header}: {cause}" if cause else header)
+    if not lines:
+        code = re.search(r"failed with exit code `(-?\d+)`", head)
+        if code:
+            return [f"dbt failed with exit code {code.group(1)} and reported no error{see}"]
+        first = next((line.strip() for line in head.splitlines() if line.strip()), "dbt build failed")
+        return [first]
+    problems = [f"dbt: {line}" for line in lines[:limit]]
+    if len(lines) > limit:
+        problems.append(f"dbt: {len(lines) - limit} more error(s)")
+    problems[-1] += see
     return problems
 
 
 @main.command()
 @click.option("--select", "select", help="dbt selection, e.g. 'staging' or 'stg_focus__charges+'.")
 def build(select: str | None) -> None:
-    """Build the dbt project through Dagster."""
-    _report(run_build(_settings(), select))
+    """Build the dbt project through Dagster (waits for the warehouse while another process holds it)."""
+    settings = _settings()
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' (or 'tfm demo') first")
+    _report(run_build(settings, select))
 
 
 # --- generate -----------------------------------------------------------------------------------------
@@ -354,7 +482,12 @@ def ui(port: int) -> None:
     """Open the Dagster UI (dagster dev) on this warehouse."""
     import os
 
+    import dagster as dg
+
+    from orchestration.processes import fail_dead_runs
+
     settings = _settings()
+    fail_dead_runs(dg.DagsterInstance.get(), log=_say)
     _say(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.dagster_home})")
     os.execvp(
         sys.executable,

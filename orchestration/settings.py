@@ -1,8 +1,10 @@
 """Where tfm keeps its files, read once from the environment.
 
 ``TFM_HOME`` (default ``./.tfm``) holds the warehouse (``warehouse.duckdb``), the landing folder
-(``landing/``, overridable with ``TFM_LANDING``) and the Dagster instance (``dagster/``, unless
-``DAGSTER_HOME`` is set).
+(``landing/``, overridable with ``TFM_LANDING``), the Dagster instance (``dagster/``, unless
+``DAGSTER_HOME`` is set), dbt's artifacts and logs (``dbt/target/``: the parsed project, and one folder per
+build, the last few kept) and tfm's log of failures (``logs/tfm.log``). Nothing is written into the source
+tree.
 """
 
 from __future__ import annotations
@@ -16,13 +18,37 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
-_DAGSTER_YAML = """\
-# Written by tfm. DuckDB takes one writer at a time, so runs are queued one by one.
+# How many per-build dbt folders (artifacts and dbt.log) to keep under dbt/target.
+KEEP_DBT_RUNS = 3
+
+_DAGSTER_YAML_HEADER = """\
+# Written by tfm. tfm adds its settings here when they are missing and keeps every key you set.
+"""
+# Each top-level block tfm needs, as written into a new dagster.yaml.
+_DAGSTER_BLOCKS = {
+    "run_queue": """\
+# DuckDB takes one writer at a time, so runs are queued one by one.
 run_queue:
   max_concurrent_runs: 1
+""",
+    "run_monitoring": """\
+# The daemon fails runs stuck starting or canceling; tfm fails the runs whose process is gone.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 60
+""",
+    "telemetry": """\
 telemetry:
   enabled: false
-"""
+""",
+}
+
+
+class HomeError(RuntimeError):
+    """A folder or file tfm keeps cannot be created, read or written; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +61,16 @@ class Settings:
     def warehouse(self) -> Path:
         return self.home / "warehouse.duckdb"
 
+    @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's target folder: the parsed project, and one sub-folder per build (artifacts and dbt.log)."""
+        return self.home / "dbt" / "target"
+
+    @property
+    def log_file(self) -> Path:
+        """Where tfm writes the full trace of a failure it reported in one line."""
+        return self.home / "logs" / "tfm.log"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -44,21 +80,91 @@ class Settings:
         return cls(home=home, landing=landing, dagster_home=dagster_home)
 
     def prepare(self) -> None:
-        """Create the folders, and point dbt and Dagster at them through the environment."""
-        for folder in (self.home, self.dagster_home):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Create the folders, write tfm's Dagster settings, and point dbt and Dagster at them (environment).
+
+        Raises :class:`HomeError` when a folder cannot be created or the Dagster settings cannot be written.
+        """
+        folders = [self.home, self.dagster_home, self.dbt_target_dir, self.log_file.parent]
         # The default landing folder is created on first use. A landing folder named by TFM_LANDING or
         # --landing never is: a typo, or a share that is not mounted, must be an error, not an empty folder
         # that makes every loaded period look deleted.
         if self.landing == self.home / "landing":
-            self.landing.mkdir(parents=True, exist_ok=True)
+            folders.append(self.landing)
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise HomeError(f"cannot create {folder}: {_reason(exc)}; {self._what_to_do(folder)}") from exc
         config = self.dagster_home / "dagster.yaml"
-        if not config.exists():
-            config.write_text(_DAGSTER_YAML)
+        try:
+            merge_dagster_yaml(config)
+        except OSError as exc:
+            raise HomeError(f"cannot write {config}: {_reason(exc)}; {self._what_to_do(config)}") from exc
         os.environ["TFM_HOME"] = str(self.home)
         os.environ["TFM_LANDING"] = str(self.landing)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
         os.environ["TFM_WAREHOUSE_PATH"] = str(self.warehouse)
+        # dagster-dbt puts each build's artifacts and dbt.log in a folder of its own under this one.
+        os.environ["DBT_TARGET_PATH"] = str(self.dbt_target_dir)
+
+    def _what_to_do(self, path: Path) -> str:
+        for variable, folder in (("TFM_LANDING", self.landing), ("DAGSTER_HOME", self.dagster_home)):
+            if path.is_relative_to(folder) and not folder.is_relative_to(self.home):
+                return f"set {variable} to a folder you can write (or make this one writable)"
+        return "set TFM_HOME to a folder you can write (or make this one writable)"
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def merge_dagster_yaml(path: Path) -> bool:
+    """Write tfm's Dagster settings into ``path``, adding only what is missing. Returns True if it wrote.
+
+    A new file gets every block. An existing file keeps its keys and values: missing top-level blocks are
+    appended to its text (comments kept); when keys are missing inside a block it is rewritten from the
+    merged settings, the previous version kept as ``dagster.yaml.bak``.
+    """
+    import yaml
+
+    if not path.exists():
+        _write_atomically(path, _DAGSTER_YAML_HEADER + "".join(_DAGSTER_BLOCKS.values()))
+        return True
+    text = path.read_text()
+    try:
+        current = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise HomeError(f"{path} is not valid YAML ({first}); fix it, or delete it for tfm to write a new one") from None
+    if not isinstance(current, dict):
+        raise HomeError(f"{path} is not a YAML mapping; fix it, or delete it for tfm to write a new one")
+    defaults = {key: yaml.safe_load(block)[key] for key, block in _DAGSTER_BLOCKS.items()}
+    missing_blocks = [key for key in defaults if key not in current]
+    missing_keys = [
+        sub for key in defaults if isinstance(current.get(key), dict) for sub in defaults[key] if sub not in current[key]
+    ]
+    if not missing_blocks and not missing_keys:
+        return False
+    if not missing_keys:
+        separator = "\n" if text and not text.endswith("\n") else ""
+        added = "".join(_DAGSTER_BLOCKS[key] for key in missing_blocks)
+        _write_atomically(path, text + separator + "# Added by tfm.\n" + added)
+        return True
+    merged = dict(current)
+    for key, values in defaults.items():
+        if key not in merged:
+            merged[key] = values
+        elif isinstance(merged[key], dict):
+            merged[key] = {**values, **merged[key]}
+    _write_atomically(path.with_name(path.name + ".bak"), text)
+    _write_atomically(path, _DAGSTER_YAML_HEADER + yaml.safe_dump(merged, sort_keys=False))
+    return True
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def dbt_target(env: Mapping[str, str] | None = None) -> str:

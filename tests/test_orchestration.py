@@ -40,6 +40,7 @@ def test_definitions_load_as_one_graph(tfm_home):
     assert dg.AssetKey(["raw", "focus"]) in graph.get(staging).parent_keys
     assert graph.get(dg.AssetKey(["raw", "focus"])).partitions_def is not None
     assert defs.resolve_sensor_def("landing_sensor") and defs.resolve_schedule_def("daily_ingest_schedule")
+    assert defs.resolve_sensor_def("dead_runs_sensor")
     kpis = dg.AssetKey(["marts", "fct_finops_kpis"])
     assert {key.to_user_string() for key in graph.get(kpis).parent_keys} >= {
         "marts/fct_cost_allocation", "marts/fct_budget_burn", "marts/fct_cost_per_slo", "marts/fct_incident_costs",
@@ -47,7 +48,7 @@ def test_definitions_load_as_one_graph(tfm_home):
     }
 
 
-def test_every_public_fact_mart_feeds_a_declared_dashboard():
+def test_every_public_fact_mart_feeds_a_declared_dashboard(tfm_home):
     from pathlib import Path
 
     from orchestration.defs.dbt import dbt_project

@@ -1,7 +1,14 @@
-"""The dbt project as Dagster assets. One translator decides every dbt asset's key and group."""
+"""The dbt project as Dagster assets. One translator decides every dbt asset's key and group.
+
+dbt's artifacts and logs live under ``$TFM_HOME/dbt/target``, never in the source tree: the project parsed
+when this module is imported (``manifest.json``, re-parsed when a project file changes), and one folder per
+build, of which the last few are kept. dbt runs as ``tfm-dbt`` (:mod:`orchestration.dbt_child`): it dies
+with the process that started it, and waits for the warehouse lock.
+"""
 
 
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,14 +17,25 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT, dbt_target
+from orchestration.dbt_child import PARENT_PID_ENV
+from orchestration.processes import record_process
+from orchestration.settings import DBT_PROJECT_DIR, KEEP_DBT_RUNS, REPO_ROOT, Settings, dbt_target
 
 # dbt is installed beside this interpreter (in the same virtualenv), which need not be on PATH.
 _BIN = str(Path(sys.executable).parent)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=REPO_ROOT, target=dbt_target())
+# The folder dagster-dbt names each build's artifacts after: ``<asset function>-<run id>-<random>``.
+_RUN_FOLDER_PREFIX = "tfm_dbt_models-"
+
+_settings = Settings.from_env()
+# The profile names the warehouse through TFM_WAREHOUSE_PATH, which Settings.prepare sets: parse with the same
+# value, or dbt's partial parsing of the builds finds the profile changed and parses everything again.
+os.environ.setdefault("TFM_WAREHOUSE_PATH", str(_settings.warehouse))
+dbt_project = DbtProject(
+    project_dir=DBT_PROJECT_DIR, profiles_dir=REPO_ROOT, target=dbt_target(), target_path=_settings.dbt_target_dir
+)
 
 _PROJECT_INPUTS = ("models", "macros", "tests", "snapshots", "analyses")
 
@@ -58,8 +76,46 @@ class TfmDbtTranslator(DagsterDbtTranslator):
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TfmDbtTranslator())
 def tfm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build (run and test) the selected dbt models."""
-    yield from dbt.cli(["build"], context=context).stream()
+    record_process(context.instance, context.run.run_id)
+    target_root = Settings.from_env().dbt_target_dir
+    target_root.mkdir(parents=True, exist_ok=True)
+    # dagster-dbt makes each build's folder under DBT_TARGET_PATH (and seeds it with partial_parse.msgpack
+    # from there); tfm-dbt exits with this process.
+    os.environ["DBT_TARGET_PATH"] = str(target_root)
+    os.environ[PARENT_PID_ENV] = str(os.getpid())
+    invocation = dbt.cli(["build"], context=context)
+    try:
+        yield from invocation.stream()
+        # The next build parses only what changed since this one.
+        parsed = invocation.target_path / "partial_parse.msgpack"
+        if parsed.exists():
+            shutil.copy2(parsed, target_root / "partial_parse.msgpack")
+    finally:
+        prune_build_folders(target_root)
+
+
+def prune_build_folders(target_root: Path, keep: int = KEEP_DBT_RUNS) -> list[Path]:
+    """Delete all but the ``keep`` newest per-build folders under ``target_root``. Returns the deleted ones."""
+    folders = [p for p in target_root.glob(f"{_RUN_FOLDER_PREFIX}*") if p.is_dir()]
+    folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for folder in folders[keep:]:
+        shutil.rmtree(folder, ignore_errors=True)
+    return folders[keep:]
+
+
+def dbt_executable() -> str:
+    """``tfm-dbt``, installed beside this interpreter with tfm (``[project.scripts]``)."""
+    beside = Path(sys.executable).with_name("tfm-dbt")
+    found = str(beside) if beside.exists() else shutil.which("tfm-dbt")
+    if not found:
+        raise RuntimeError(
+            "the tfm-dbt command is not installed beside this Python; reinstall tfm (pip install -e .) "
+            "to get it"
+        )
+    return found
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(REPO_ROOT), target=dbt_target())
+    return DbtCliResource(
+        project_dir=dbt_project, profiles_dir=str(REPO_ROOT), target=dbt_target(), dbt_executable=dbt_executable()
+    )

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.ingest.warehouse import connect, ensure_schema
+from orchestration.processes import record_process
 from orchestration.settings import Settings
 
 
@@ -23,12 +24,19 @@ class TfmWarehouse(dg.ConfigurableResource):
     def from_settings(cls, settings: Settings) -> TfmWarehouse:
         return cls(warehouse_path=str(settings.warehouse), landing_path=str(settings.landing))
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # A run launched by Dagster's daemon or UI names the process executing it, as the CLI's runs do, so
+        # that a killed run can be told from a running one.
+        if context.instance is not None and context.run is not None:
+            record_process(context.instance, context.run.run_id)
+
     @property
     def landing(self) -> Path:
         return Path(self.landing_path)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse, once no other process holds its lock (waits up to TFM_LOCK_TIMEOUT, then fails)."""
         Path(self.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
         con = connect(self.warehouse_path)
         try:
