@@ -13,18 +13,50 @@
     cast(case when cardinality({{ column }}) > 0 then to_json({{ column }}) end as json)
 {%- endmacro %}
 
-{# JSON object text (a FOCUS Tags value) as MAP(VARCHAR, VARCHAR); NULL when it is not a flat object. #}
+{#
+    JSON object text (a FOCUS Tags value) as MAP(VARCHAR, VARCHAR): string values as they are, other values as
+    JSON text, null as NULL. A key written twice keeps its first value (a cast to MAP would fail the whole query
+    on it). NULL when the text is not a JSON object.
+#}
 {% macro json_to_string_map(column) -%}
-    try_cast(try_cast({{ column }} as json) as map(varchar, varchar))
+    case when json_type(try_cast({{ column }} as json)) = 'OBJECT' then
+        map_from_entries(list_filter(
+            list_zip(json_keys(try_cast({{ column }} as json)), json_extract_string(try_cast({{ column }} as json), '$.*')),
+            (entry, position) -> list_position(json_keys(try_cast({{ column }} as json)), entry[1]) = position
+        ))
+    end
 {%- endmacro %}
 
-{# Key/value pairs of a map, one row each: use in a select list as two columns. #}
-{% macro unnest_map(column, key_name, value_name) -%}
+{# Text as JSON; NULL when it is not valid JSON. #}
+{% macro try_json(column) -%}
+    try_cast({{ column }} as json)
+{%- endmacro %}
+
+{#
+    Key/value pairs of a map, one row each: use in a select list as two columns, or three with position_name
+    (the pair's place in the map, from 1). The names are the model's own column names, not data.
+#}
+{% macro unnest_map(column, key_name, value_name, position_name=none) -%}
     unnest(map_keys({{ column }})) as {{ key_name }},
     unnest(map_values({{ column }})) as {{ value_name }}
+    {%- if position_name %},
+    unnest(range(1, cast(cardinality({{ column }}) as bigint) + 1)) as {{ position_name }}
+    {%- endif %}
 {%- endmacro %}
 
-{# Build a MAP(VARCHAR, VARCHAR) from aggregated key/value rows, ordered by key. #}
-{% macro aggregate_string_map(key_column, value_column) -%}
-    map_from_entries(list(struct_pack(k := {{ key_column }}, v := {{ value_column }}) order by {{ key_column }}))
+{#
+    Build a MAP(VARCHAR, VARCHAR) from aggregated key/value rows (an aggregate), ordered by key or by
+    order_column; only the rows where the SQL condition `where` holds, when one is given.
+#}
+{% macro aggregate_string_map(key_column, value_column, order_column=none, where=none) -%}
+    map_from_entries(list(struct_pack(k := {{ key_column }}, v := {{ value_column }})
+        order by {{ order_column or key_column }}){% if where %} filter (where {{ where }}){% endif %})
+{%- endmacro %}
+
+{#
+    A fingerprint of a row's content: the MD5 of the JSON object of every column of the relation in scope but
+    the excluded ones (a list of column names written in the model, not data).
+#}
+{% macro row_fingerprint(exclude) -%}
+    md5(cast(to_json(struct_pack(*columns(* exclude ({{ exclude | join(', ') }})))) as varchar))
 {%- endmacro %}

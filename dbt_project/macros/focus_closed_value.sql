@@ -6,7 +6,7 @@
 {% macro focus_closed_value(column, allowed) -%}
     case lower(regexp_replace(trim({{ column }}), '[\s_-]+', '', 'g'))
         {%- for value in allowed %}
-        when '{{ value | lower | replace("-", "") | replace(" ", "") }}' then '{{ value }}'
+        when {{ quote_literal(value | lower | replace("-", "") | replace(" ", "")) }} then {{ quote_literal(value) }}
         {%- endfor %}
         else {{ column }}
     end

@@ -35,7 +35,7 @@ source as (
 renamed as (
 
     select
-        cast('{{ source_family }}' as varchar) as source_family,
+        cast({{ quote_literal(source_family) }} as varchar) as source_family,
 
         -- identity
         {{ cast_text('identity_line_item_id') }} as line_item_id,

@@ -1,16 +1,35 @@
 {#
-    Tags normalized per charge: keys trimmed, lower-cased, provider prefixes removed (user: in legacy CUR
-    headers, user_ in CUR's Athena and 2.0 map keys), separators turned into underscores, then aliases merged
-    through the tag_key_aliases seed (env, Env, environment -> env). When two raw keys of one charge land on
-    the same key, the value of the alphabetically first raw key wins. One row per charge that has tags.
+    Tags per charge, normalized, with personal values masked. One row per charge that has tags.
+
+    - Keys (macro normalize_tag_key): trimmed, lower-cased, provider prefixes removed (user: in legacy CUR
+      headers, user_ in CUR's Athena and 2.0 map keys), every run of characters other than letters, digits and
+      combining marks of any script turned into one underscore ('Ümlaut-Key' -> 'ümlaut_key',
+      'user:日本語キー' -> '日本語キー'), then aliases merged through the tag_key_aliases seed (env, Env,
+      environment -> env). No key is dropped. When two raw keys of one charge land on the same key, the value
+      of the alphabetically first raw key wins. Values are trimmed; empty values are dropped.
+    - Personal values (seed tag_masking_rules: email addresses, keys naming a person, AWS IAM users and
+      role sessions) are replaced by a stable token (macro masked_tag_value) in tag_map and in the provider's
+      tags, masked_raw_tags. The allocation keys (team, product, cost_center, env and the tag keys of the
+      ownership seed) are masked by email rules only. Rules are matched once per distinct key and value.
+    - A FOCUS Tags value that is JSON but not an object is checked as one value, under no key.
+
+    Columns: tag_map, the normalized tags (masked); masked_raw_tags, the provider's tags as JSON with the
+    masked values replaced, NULL when nothing was masked; masked_tags, one entry per masked value (raw key,
+    normalized key, reason, rule, token), NULL when nothing was masked.
 #}
 with
 
 charges as (
 
-    select x_source_file, x_source_row, x_charge_origin, x_raw_tag_map
+    select
+        x_source_file,
+        x_source_row,
+        x_charge_origin,
+        x_raw_tag_map,
+        case when x_raw_tag_map is null then cast({{ try_json('Tags') }} as varchar) end as unparsed_tags
     from {{ ref('int_focus_charges_unioned') }}
     where cardinality(x_raw_tag_map) > 0
+        or (x_raw_tag_map is null and {{ try_json('Tags') }} is not null)
 
 ),
 
@@ -20,51 +39,109 @@ aliases as (
 
 ),
 
+rules as (
+
+    select * from {{ ref('tag_masking_rules') }}
+
+),
+
+ownership as (
+
+    select * from {{ ref('ownership') }}
+
+),
+
+allocation_keys as (
+
+    select unnest(['team', 'product', 'cost_center', 'env']) as tag_key
+    union
+    select match_key as tag_key from ownership where match_type = 'tag'
+
+),
+
 unnested as (
 
     select
         x_source_file,
         x_source_row,
         x_charge_origin,
-        {{ unnest_map('x_raw_tag_map', 'raw_key', 'tag_value') }}
+        {{ unnest_map('x_raw_tag_map', 'raw_key', 'raw_value', 'key_position') }}
     from charges
+    where x_raw_tag_map is not null
+
+    union all
+
+    select
+        x_source_file,
+        x_source_row,
+        x_charge_origin,
+        cast(null as varchar) as raw_key,
+        unparsed_tags as raw_value,
+        1 as key_position
+    from charges
+    where unparsed_tags is not null
 
 ),
 
 entries as (
 
     select
-        *,
-        trim(both '_' from regexp_replace(
-            regexp_replace(lower(trim(raw_key)), '^user[:_]', ''),
-            '[^a-z0-9]+', '_', 'g'
-        )) as normalized_key
+        unnested.*,
+        case when unnested.raw_key is not null
+            then coalesce(aliases.canonical_tag_key, {{ normalize_tag_key('unnested.raw_key') }})
+        end as tag_key,
+        nullif(trim(unnested.raw_value), '') as tag_value
     from unnested
-    where nullif(trim(tag_value), '') is not null
+    left join aliases
+        on {{ normalize_tag_key('unnested.raw_key') }} = aliases.tag_key
 
 ),
 
-canonical as (
+distinct_tags as (
+
+    select distinct tag_key, tag_value
+    from entries
+    where tag_value is not null
+
+),
+
+masked_tags_by_rule as (
+
+    select
+        distinct_tags.tag_key,
+        distinct_tags.tag_value,
+        arg_min(rules.rule_id, rules.rule_order) as masking_rule_id,
+        arg_min(rules.mask_reason, rules.rule_order) as mask_reason
+    from distinct_tags
+    inner join rules
+        on (rules.key_pattern is null or regexp_full_match(distinct_tags.tag_key, rules.key_pattern))
+        and (rules.value_pattern is null or regexp_matches(distinct_tags.tag_value, rules.value_pattern))
+    left join allocation_keys
+        on distinct_tags.tag_key = allocation_keys.tag_key
+    where rules.mask_reason = 'email' or allocation_keys.tag_key is null
+    group by distinct_tags.tag_key, distinct_tags.tag_value
+
+),
+
+classified as (
 
     select
         entries.*,
-        coalesce(aliases.canonical_tag_key, entries.normalized_key) as tag_key
+        masked_tags_by_rule.masking_rule_id,
+        masked_tags_by_rule.mask_reason,
+        case when masked_tags_by_rule.mask_reason is not null
+            then {{ masked_tag_value('entries.tag_value') }}
+        end as masked_value,
+        -- the raw key whose value the normalized key keeps: the alphabetically first with a value
+        entries.raw_key is not null and entries.tag_value is not null and row_number() over (
+            partition by entries.x_source_file, entries.x_source_row, entries.x_charge_origin, entries.tag_key,
+                entries.raw_key is null or entries.tag_value is null
+            order by entries.raw_key
+        ) = 1 as is_kept
     from entries
-    left join aliases on entries.normalized_key = aliases.tag_key
-    where entries.normalized_key <> ''
-
-),
-
-deduplicated as (
-
-    select
-        x_source_file,
-        x_source_row,
-        x_charge_origin,
-        tag_key,
-        arg_min(trim(tag_value), raw_key) as tag_value
-    from canonical
-    group by all
+    left join masked_tags_by_rule
+        on entries.tag_key is not distinct from masked_tags_by_rule.tag_key
+        and entries.tag_value = masked_tags_by_rule.tag_value
 
 ),
 
@@ -74,9 +151,22 @@ final as (
         x_source_file,
         x_source_row,
         x_charge_origin,
-        {{ aggregate_string_map('tag_key', 'tag_value') }} as tag_map
-    from deduplicated
-    group by all
+        {{ aggregate_string_map('tag_key', 'coalesce(masked_value, tag_value)', where='is_kept') }} as tag_map,
+        case
+            when count(masked_value) = 0 then null
+            when bool_or(raw_key is null) then to_json(max(masked_value))
+            else {{ string_map_to_json(aggregate_string_map(
+                'raw_key', 'coalesce(masked_value, raw_value)', order_column='key_position')) }}
+        end as masked_raw_tags,
+        list(struct_pack(
+            raw_tag_key := raw_key,
+            tag_key := tag_key,
+            mask_reason := mask_reason,
+            masking_rule_id := masking_rule_id,
+            masked_value := masked_value
+        ) order by key_position) filter (where masked_value is not null) as masked_tags
+    from classified
+    group by x_source_file, x_source_row, x_charge_origin
 
 )
 

@@ -13,15 +13,15 @@ model_columns as (
 
     {% for relation in models %}
     select
-        '{{ relation.identifier }}' as model_name,
+        {{ quote_literal(relation.identifier) }} as model_name,
         ordinal_position,
         column_name,
         data_type
     from information_schema.columns
     where
-        table_catalog = '{{ relation.database }}'
-        and table_schema = '{{ relation.schema }}'
-        and table_name = '{{ relation.identifier }}'
+        table_catalog = {{ quote_literal(relation.database) }}
+        and table_schema = {{ quote_literal(relation.schema) }}
+        and table_name = {{ quote_literal(relation.identifier) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

@@ -7,8 +7,10 @@
     - Values of closed lists are put back into the specification's spelling where an export varies only in
       case or spacing (the FinOps sample writes "Usage-based").
     - A missing ContractedCost (mandatory, never NULL) is filled with ContractedUnitPrice x PricingQuantity
-      when both are known, else with BilledCost; the original is kept in x_source_extras.
-    - Columns the export brings beyond FOCUS are kept, as a JSON object, in x_source_extras.
+      when both are known, else with BilledCost; x_source_extras notes it ("ContractedCost": "NULL in the
+      export").
+    - Columns the export brings beyond FOCUS are kept, as a JSON object under their names in the file, in
+      x_source_extras (staging's source_extras); NULL when there are none and nothing was filled.
     - FOCUS 1.2 rules older exports break are repaired: names default to their ids (BillingAccountName,
       SubAccountName, ResourceName, RegionName), account types are filled (AWS: Payer / Linked Account),
       ResourceType defaults to ServiceName, PricingCurrency and its prices default to the billing currency's,
@@ -18,22 +20,11 @@
       ChargeDescription where it has a SkuId; an AWS legal entity as invoice issuer of ProviderName AWS is
       "AWS" (the entity is kept in x_invoice_issuer_legal_name).
 #}
-{%- set source_relation = ref('stg_focus__charges') -%}
-{%- set known = [] -%}
-{%- for name in focus_columns() + [
-    'focus_version', 'source_file', 'file_checksum', 'source_row', 'billing_period', 'ingested_at'] -%}
-    {%- do known.append(name | lower) -%}
-{%- endfor -%}
-{%- set extra_columns = [] -%}
-{%- for name in relation_column_names(source_relation) -%}
-    {%- if name | lower not in known -%}{%- do extra_columns.append(name) -%}{%- endif -%}
-{%- endfor -%}
-
 with
 
 charges as (
 
-    select * from {{ source_relation }}
+    select * from {{ ref('stg_focus__charges') }}
 
 ),
 
@@ -89,16 +80,12 @@ cleaned as (
             end as InvoiceIssuerName
         ),
         InvoiceIssuerName as x_invoice_issuer_legal_name,
-        {% if extra_columns -%}
-        to_json(struct_pack(
-            {%- for name in extra_columns %}
-            {{ adapter.quote(name) }} := {{ adapter.quote(name) }},
-            {%- endfor %}
-            ContractedCost := case when ContractedCost is null then 'NULL in the export' end
-        ))
-        {%- else -%}
-        to_json(struct_pack(ContractedCost := case when ContractedCost is null then 'NULL in the export' end))
-        {%- endif %} as x_source_extras
+        case
+            when ContractedCost is null
+                then json_merge_patch(coalesce(source_extras, json_object()),
+                                      json_object('ContractedCost', 'NULL in the export'))
+            else source_extras
+        end as x_source_extras
 
     from charges
 
@@ -139,8 +126,8 @@ consistent as (
 final as (
 
     select
-        * exclude (focus_version, source_file, file_checksum, source_row, billing_period, ingested_at, Tags
-            {%- for name in extra_columns %}, {{ adapter.quote(name) }}{% endfor %}),
+        * exclude (focus_version, source_file, file_checksum, source_row, billing_period, ingested_at, Tags,
+            source_extras),
         Tags,
         'focus' as x_source_family,
         source_file as x_source_file,

@@ -1,7 +1,8 @@
 {#
     The FOCUS 1.2 dataset of every billing source: one row per charge, the 57 FOCUS columns with their
     FOCUS names and types, then x_ columns for lineage and convenience. Tags holds the normalized tags
-    (see int_charge_tags_normalized); x_raw_tags the provider's own.
+    (see int_charge_tags_normalized); x_raw_tags the provider's own. In both, values that are personal data
+    (seed tag_masking_rules) are masked: rpt_masked_tag_values reports which.
 #}
 with
 
@@ -87,7 +88,11 @@ final as (
         charges.x_line_item_type,
         charges.x_product_code,
         charges.x_invoice_issuer_legal_name,
-        coalesce(cast(charges.Tags as json), {{ string_map_to_json('charges.x_raw_tag_map') }}) as x_raw_tags,
+        coalesce(
+            tags.masked_raw_tags,
+            {{ try_json('charges.Tags') }},
+            {{ string_map_to_json('charges.x_raw_tag_map') }}
+        ) as x_raw_tags,
         tags.tag_map as x_tags,
         tags.tag_map['team'] as x_team,
         tags.tag_map['product'] as x_product,

@@ -3,8 +3,9 @@
 
     The raw table holds every FOCUS 1.2 column whatever version a file is (NULL where an older
     version lacks it). Columns a file brings that FOCUS does not define (the FinOps Foundation
-    sample's Id, a provider's x_ columns) follow the FOCUS columns, named as in the file, when
-    the raw table has them.
+    sample's Id, a provider's x_ columns) are gathered, under their names as in the file, into one
+    JSON object, source_extras, so that whatever a file names them they can neither collide with the
+    columns named here nor be read as SQL: their names are data, quoted by quote_identifier.
 #}
 
 {%- set source_relation = source('focus', 'charges') -%}
@@ -12,16 +13,17 @@
 {%- set focus_columns = focus_columns() -%}
 {%- set decimal_columns = focus_decimal_columns() -%}
 {%- set timestamp_columns = focus_datetime_columns() -%}
-{%- set added_columns = ['focus_version', 'source_file', 'file_checksum', 'source_row', 'billing_period', 'ingested_at'] -%}
+{%- set lineage_columns = [
+    '_focus_version', '_source_file', '_file_checksum', '_source_row', '_billing_period', '_ingested_at'] -%}
 
-{#- Extra columns: what the raw table has beyond FOCUS, ingestion lineage and the names added here. -#}
+{#- Extra columns: what the raw table has beyond FOCUS and ingestion's lineage. -#}
 {%- set known = [] -%}
-{%- for name in focus_columns + added_columns -%}
+{%- for name in focus_columns + lineage_columns -%}
     {%- do known.append(name | lower) -%}
 {%- endfor -%}
 {%- set extra_columns = [] -%}
 {%- for name in relation_column_names(source_relation) -%}
-    {%- if name | lower not in known and not name.startswith('_') -%}
+    {%- if name | lower not in known -%}
         {%- do extra_columns.append(name) -%}
     {%- endif -%}
 {%- endfor %}
@@ -47,10 +49,16 @@ renamed as (
         {%- endif -%}
         {%- endfor %}
 
-        -- columns the file brings beyond FOCUS
-        {%- for name in extra_columns %}
-        {{ adapter.quote(name) }},
-        {%- endfor %}
+        -- columns the file brings beyond FOCUS, by their names in the file
+        {% if extra_columns -%}
+        to_json(struct_pack(
+            {%- for name in extra_columns %}
+            {{ quote_identifier(name) }} := source.{{ quote_identifier(name) }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        ))
+        {%- else -%}
+        cast(null as json)
+        {%- endif %} as source_extras,
 
         -- version and lineage
         cast(_focus_version as varchar) as focus_version,
