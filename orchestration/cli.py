@@ -293,16 +293,22 @@ def run_build(settings: Settings, select: str | None = None) -> list[str]:
     from dagster_dbt import build_dbt_asset_selection
 
     from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
+    from orchestration.defs.predictions import prediction_assets
+    from orchestration.defs.resources import TfmWarehouse
 
+    # The whole build runs the Python models between the marts they read and the marts that publish them
+    # (Dagster splits the dbt step around them); a --select builds only the dbt models it names.
     selection = build_dbt_asset_selection([tfm_dbt_models], dbt_select=select or "fqn:*")
-    resources = {"dbt": dbt_resource()}
+    if select is None:
+        selection = selection | dg.AssetSelection.assets(*prediction_assets)
+    resources = {"dbt": dbt_resource(), "warehouse": TfmWarehouse.from_settings(settings)}
     # Right before dbt starts: no build begins while a reader or a writer holds the file (dbt itself waits
     # too, should one open it in the seconds dbt takes to start).
     connect(settings.warehouse, log=_say).close()
     _say(f"building dbt models ({select or 'all'})")
     started = time.monotonic()
     result = dg.materialize(
-        [tfm_dbt_models],
+        [tfm_dbt_models, *prediction_assets],
         selection=selection,
         instance=instance,
         resources=resources,

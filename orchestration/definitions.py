@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
 from orchestration.defs.ingest import daily_ingest_schedule, ingest_job, landing_sensor, raw_assets
+from orchestration.defs.predictions import prediction_assets
 from orchestration.defs.resources import TfmWarehouse
 from orchestration.processes import fail_dead_runs
 from orchestration.settings import Settings
@@ -26,7 +27,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     settings.prepare()
     return dg.Definitions(
-        assets=[*raw_assets, tfm_dbt_models],
+        assets=[*raw_assets, tfm_dbt_models, *prediction_assets],
         jobs=[ingest_job],
         sensors=[landing_sensor, dead_runs_sensor],
         schedules=[daily_ingest_schedule],

@@ -142,7 +142,10 @@ def recent_history(frame: pd.DataFrame, as_of: date, history_days: int) -> pd.Da
 
 
 def _split_id(frame: pd.DataFrame) -> pd.DataFrame:
-    parts = frame["unique_id"].str.split("|", n=2, expand=True)
+    if frame.empty:
+        return frame.assign(series_level=pd.Series(dtype=str), series_key=pd.Series(dtype=str),
+                            currency=pd.Series(dtype=str))  # fmt: skip
+    parts = frame["unique_id"].astype(str).str.split("|", n=2, expand=True)
     return frame.assign(series_level=parts[0], series_key=parts[1], currency=parts[2])
 
 
@@ -209,40 +212,35 @@ def run_forecasts(
         horizon = (month_end(origin, horizon_months) - origin).days
         data = history[["unique_id", "ds", "y"]]
         predicted = forecasting.forecast(data, horizon, levels=tuple(levels), freq="D", models=models)
-        accuracy = forecasting.backtest(data, min(horizon, 30), levels=tuple(levels), freq="D", models=models)
-        _write_forecast(con, origin, predicted, accuracy, made_at=made_at, backfill=origin != latest,
-                        run_id=run_id)  # fmt: skip
-        result.forecast_dates.append(origin)
-        if origin == latest:
+        per_series = pd.DataFrame(columns=["unique_id"])
+        if origin == latest:  # the backtest (3 more forecasts) describes the forecast people act on
+            try:
+                backtest = forecasting.backtest(data, BACKTEST_HORIZON, levels=tuple(levels), freq="D",
+                                                models=models)  # fmt: skip
+                per_series = backtest.per_series
+                result.accuracy = {k: float(v) for k, v in backtest.overall.iloc[0].items()}
+            except ValueError as exc:  # history too short for one backtest window
+                log(f"no backtest as of {origin}: {exc}")
             result.series = predicted["unique_id"].nunique()
             result.rows = len(predicted)
             result.models = predicted.groupby("unique_id")["model"].first().value_counts().to_dict()
-            result.accuracy = overall_accuracy(accuracy)
+        _write_forecast(con, origin, predicted, per_series, made_at=made_at, backfill=origin != latest,
+                        run_id=run_id)  # fmt: skip
+        result.forecast_dates.append(origin)
         log(f"forecast as of {origin}: {predicted['unique_id'].nunique()} series, {horizon} days ahead")
     result.seconds = time.monotonic() - started
     return result
 
 
-def overall_accuracy(accuracy: pd.DataFrame) -> dict[str, float]:
-    row = accuracy[accuracy["unique_id"] == forecasting_overall_id()]
-    if row.empty:
-        return {}
-    return {k: float(v) for k, v in row.iloc[0].items() if k != "unique_id" and isinstance(v, int | float)}
+BACKTEST_HORIZON = 30  # days: three rolling origins a month apart, each scored on the next 30 days
 
 
-def forecasting_overall_id() -> str:
-    from python_models.forecasting import OVERALL_ID
-
-    return OVERALL_ID
-
-
-def _write_forecast(con, origin: date, predicted: pd.DataFrame, accuracy: pd.DataFrame, *, made_at, backfill,
+def _write_forecast(con, origin: date, predicted: pd.DataFrame, per_series: pd.DataFrame, *, made_at, backfill,
                     run_id) -> None:  # fmt: skip
     rows = _split_id(predicted).assign(
         forecast_date=origin, is_backfill=backfill, made_at=made_at, run_id=run_id,
         ds=pd.to_datetime(predicted["ds"]).dt.date,
     )  # fmt: skip
-    per_series = accuracy[accuracy["unique_id"] != forecasting_overall_id()]
     chosen = predicted.groupby("unique_id")["model"].first()
     backtests = _split_id(per_series).assign(forecast_date=origin, made_at=made_at)
     backtests["model"] = backtests["unique_id"].map(chosen).fillna("")
