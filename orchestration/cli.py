@@ -48,6 +48,10 @@ class _Tfm(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except KeyboardInterrupt:
+            rolled_back = "the period or model being written was rolled back"
+            click.echo(f"error: interrupted; {rolled_back}: run the command again", err=True)
+            sys.exit(130)
         except Exception as exc:  # noqa: BLE001 (the last line of defence: one line, never a traceback)
             _fail(_describe_failure(exc))
 

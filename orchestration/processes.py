@@ -93,8 +93,8 @@ def describe_process(pid: int) -> str | None:
             program, args = f"{program} -c", []
         elif not args[0].startswith("-"):  # python /venv/bin/tfm ingest, python report.py
             program, args = Path(args[0]).name, args[1:]
-    if program == "tfm-dbt":
-        program = "dbt (tfm build)"
+    if program == "tfm-dbt":  # dbt started by tfm build (or a Dagster run): "dbt build"
+        program, args = "dbt", args[:1]
     words = [program] + [shlex.quote(arg) for arg in args if not arg.startswith("-")][:2]
     text = " ".join(words)
     return text if len(text) <= 80 else text[:77] + "..."

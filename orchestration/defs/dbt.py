@@ -26,6 +26,12 @@ _BIN = str(Path(sys.executable).parent)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
+# A test runs in the dbt invocation that builds its models: when Dagster splits a build around the Python
+# models, or a user selects part of the project, dbt's default ("eager") would also run a relationships test
+# of a downstream mart whose table that invocation does not build (and, on a fresh warehouse, that does not
+# exist yet). "buildable" runs the tests whose models are selected or upstream of the selection.
+os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+
 # The folder dagster-dbt names each build's artifacts after: ``<asset function>-<run id>-<random>``.
 _RUN_FOLDER_PREFIX = "tfm_dbt_models-"
 
@@ -115,7 +121,19 @@ def dbt_executable() -> str:
     return found
 
 
+class TfmDbtCliResource(DbtCliResource):
+    """dbt through ``tfm-dbt``, without the dbt adapter dagster-dbt would set up in this process.
+
+    dagster-dbt builds that adapter (loading every macro, seconds per build) only to read column metadata and
+    row counts after the build, which tfm does not ask for and which could not work here anyway: they open a
+    second connection to the DuckDB file while dbt holds its lock.
+    """
+
+    def _initialize_dbt_core_adapter(self, args: list[str]) -> None:
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(
+    return TfmDbtCliResource(
         project_dir=dbt_project, profiles_dir=str(REPO_ROOT), target=dbt_target(), dbt_executable=dbt_executable()
     )
