@@ -17,12 +17,14 @@ is ``expected +/- z * sigma``.
 **Alert.** A point is anomalous when ``|score| >= z``, ``|impact| >= min_abs_impact`` and
 ``|impact_pct| >= min_pct_impact``, and the series has at least ``min_history`` points before it.
 
-**Level shifts re-anchor.** When ``reanchor_after`` consecutive points are anomalous in the same direction
+**Level shifts re-anchor.** When ``reanchor_after`` consecutive points are out of the band in the same
+direction (``|score| >= z``; the impact thresholds decide alerts, not whether the level changed)
 and their excess, relative to the expected value, is steady (its spread is at most ``stability`` times its
 median: a level shift, not a runaway that keeps growing), a new regime starts at the first of them: later
 points are compared with the history lifted by the shift (the median excess of those points), so a lasting
-change alerts once and then the new level is normal. A runaway keeps alerting while it grows. The shift is taken back when the point
-right after the run is normal for the old level (a spike of exactly ``reanchor_after`` points).
+change alerts once and then the new level is normal. A runaway keeps alerting while it grows. Shifts are
+taken back from the first point that is normal for the level before them but anomalous for the shifted
+level (a spike of exactly ``reanchor_after`` points, or a runaway that stopped): no alert for the return.
 
 Units: ``expected``, ``lower``, ``upper``, ``impact`` and the episode impacts are in the units of ``y``;
 ``impact_pct`` is a percentage of ``expected`` (NaN when ``expected <= 0``: new spend from nothing is then
@@ -82,8 +84,8 @@ def settings(
     n_seasons: int | None = None,
     scale_window: int | None = None,
     min_history: int | None = None,
-    z: float = 4.0,
-    min_abs_impact: float = 1.0,
+    z: float = 5.0,
+    min_abs_impact: float = 5.0,
     min_pct_impact: float = 20.0,
     reanchor_after: int = 3,
     stability: float = 0.5,
@@ -198,119 +200,166 @@ def _pass(
     y: np.ndarray,
     sid: np.ndarray,
     pos: np.ndarray,
-    starts: np.ndarray,
-    shift_own: np.ndarray,
-    shift_eff: np.ndarray,
+    a_own: np.ndarray,
+    a_eff: np.ndarray,
     s: Settings,
 ) -> dict[str, np.ndarray]:
-    """One scoring pass over whole series given the level shifts found so far."""
-    a_own = _series_cumsum(shift_own, starts)
-    a_eff = _series_cumsum(shift_eff, starts)
+    """One scoring pass over (the tails of) series given the level shifts found so far.
+
+    ``pos`` is each row's position in its whole series (for ``min_history``); the rows may start later
+    than the series does: the first ``n_seasons * season_length + scale_window`` rows of each tail are then
+    only history for the others. ``a_own``/``a_eff``: the cumulative shifts of each row as history and as
+    target."""
+    local, _ = _positions(sid)
     # History is brought to each point's regime: z = y - (shifts up to that history point), expected =
     # median of z's lags + (shifts in force for the point).
-    expected = _lag_median(y - a_own, pos, s.season_length, s.n_seasons) + a_eff
+    expected = _lag_median(y - a_own, local, s.season_length, s.n_seasons) + a_eff
     resid = y - expected
     sigma = _robust_scale(resid, sid, s)
     sigma = np.fmax(sigma, np.fmax(s.rel_floor * np.abs(expected), s.min_scale))
     with np.errstate(invalid="ignore", divide="ignore"):
         score = resid / sigma
         pct = np.where(expected > 0, 100.0 * resid / np.where(expected > 0, expected, 1.0), np.nan)
-    flag = (
-        (pos >= s.min_history)
-        & np.isfinite(score)
-        & (np.abs(score) >= s.z)
-        & (np.abs(resid) >= s.min_abs_impact)
-        & (np.isnan(pct) | (np.abs(pct) >= s.min_pct_impact))
-    )
-    return {"expected": expected, "resid": resid, "sigma": sigma, "score": score, "pct": pct, "flag": flag}
+    # Out of the band: the statistics of a level change (re-anchoring reads it); an alert also needs the
+    # impact thresholds.
+    out = (pos >= s.min_history) & np.isfinite(score) & (np.abs(score) >= s.z)
+    flag = out & (np.abs(resid) >= s.min_abs_impact) & (np.isnan(pct) | (np.abs(pct) >= s.min_pct_impact))
+    return {
+        "expected": expected,
+        "resid": resid,
+        "sigma": sigma,
+        "score": score,
+        "pct": pct,
+        "flag": flag,
+        "out": out,
+    }
+
+
+def _first_per_series(idx: np.ndarray, sid: np.ndarray) -> np.ndarray:
+    """Positions (into ``idx``, sorted rows) of the first row of each series."""
+    first = np.ones(len(idx), bool)
+    first[1:] = sid[idx][1:] != sid[idx][:-1]
+    return np.flatnonzero(first)
 
 
 def _new_shifts(
-    r: dict[str, np.ndarray],
-    sid: np.ndarray,
-    pos: np.ndarray,
-    last_change: np.ndarray,
-    rejected: np.ndarray,
-    s: Settings,
+    r: dict[str, np.ndarray], sid: np.ndarray, pos: np.ndarray, fresh_from: np.ndarray, s: Settings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per series, the first steady run of ``reanchor_after`` same-direction anomalies in its newest
-    regime that was not tried before: (row index of the run's first point, shift = median excess).
+    """Per series, the first steady run of ``reanchor_after`` same-direction points out of the band
+    (``|score| >= z``, whatever their impact) starting at or after ``fresh_from`` (a position per series):
+    (row of the run's first point, shift = median excess).
 
     Steady: the excess relative to the expected value varies by at most ``stability`` times its median
     over the run (a runaway that keeps growing is not a new level)."""
     k = s.reanchor_after
-    flag, resid, expected = r["flag"], r["resid"], r["expected"]
-    run = _run_length(flag, np.sign(resid), pos)
+    out, resid, expected = r["out"], r["resid"], r["expected"]
+    run = _run_length(out, np.sign(resid), pos)
     t_idx = np.flatnonzero(run >= k)
-    t_idx = t_idx[(pos[t_idx] - k + 1 >= last_change[sid[t_idx]] + k) & ~rejected[t_idx - k + 1]]
+    t_idx = t_idx[pos[t_idx] - k + 1 >= fresh_from[sid[t_idx]]]
     if not len(t_idx):
         return t_idx, np.zeros(0)
     rows = t_idx[:, None] - np.arange(k)[None, :]
     window = resid[rows]
     base = np.abs(expected[rows])
-    rel = np.abs(window) / np.where(base > 0, base, 1.0)
-    rel = np.where(base > 0, rel, np.abs(window))  # no expected level: compare money amounts
+    rel = np.where(base > 0, np.abs(window) / np.where(base > 0, base, 1.0), np.abs(window))
     steady = (rel.max(axis=1) - rel.min(axis=1)) <= s.stability * np.median(rel, axis=1)
     t_idx, window = t_idx[steady], window[steady]
     if not len(t_idx):
         return t_idx, np.zeros(0)
-    first = np.ones(len(t_idx), bool)
-    first[1:] = sid[t_idx][1:] != sid[t_idx][:-1]
+    first = _first_per_series(t_idx, sid)
     return t_idx[first] - k + 1, np.median(window[first], axis=1)
 
 
 def _score_arrays(y: np.ndarray, sid: np.ndarray, s: Settings) -> dict[str, np.ndarray]:
     """Score arrays sorted by series then time (``sid``: dense series codes 0..n-1 in that order).
 
-    The first pass scores everything. Each round then adds at most one level shift per series and
-    rescores the series that got one; a shift is taken back (and its run never tried again) when the
-    first point after its run is normal for the old level: the run was a spike of exactly
-    ``reanchor_after`` points, not a new level. Rounds stop when no series gets a new shift."""
+    The first pass scores everything; then, event by event in time order within each series (the
+    earliest event of every series per round, all series at once), level shifts are added and taken
+    back, and the series concerned are rescored, until no series has a new event:
+
+    - a *shift* starts at the first point of a steady run of ``reanchor_after`` anomalies (see
+      :func:`_new_shifts`) and applies to the points after the run;
+    - a *return* takes the shifts back from the first point that is anomalous against the shifted level,
+      in the opposite direction, but normal against the level before the shifts (a spike, or a runaway
+      re-anchored on its way up, that is over). Shifts added one right after the other (a runaway's steps)
+      form a chain that a return takes back whole.
+    """
     n = len(y)
     pos, starts = _positions(sid)
     k = s.reanchor_after
+    n_series = int(sid[-1]) + 1 if n else 0
     shift_own = np.zeros(n)  # each shift at its first point (history side)
     shift_eff = np.zeros(n)  # the same shift k points later, when it starts to apply to targets
-    last_change = np.full(int(sid[-1]) + 1 if n else 0, -(10**12), dtype=np.int64)
-    rejected = np.zeros(n, bool)  # runs (by first row) found not to be a new level
-    r = _pass(y, sid, pos, starts, shift_own, shift_eff, s)
-
-    def rescore(series: np.ndarray) -> None:
-        rows = np.flatnonzero(np.isin(sid, series))
-        sub_sid = np.searchsorted(series, sid[rows])  # dense codes of the subset (series is sorted)
-        _, sub_starts = _positions(sub_sid)
-        part = _pass(y[rows], sub_sid, pos[rows], sub_starts, shift_own[rows], shift_eff[rows], s)
-        for name, v in part.items():
-            r[name][rows] = v
-
-    def apply(c_idx: np.ndarray, delta: np.ndarray, sign: float) -> np.ndarray:
-        shift_own[c_idx] += sign * delta
-        eff = c_idx + k
-        inside = eff < n
-        inside[inside] = sid[eff[inside]] == sid[c_idx[inside]]
-        shift_eff[eff[inside]] += sign * delta[inside]
-        return np.where(inside, eff, -1)
-
-    while True:
-        c_idx, delta = _new_shifts(r, sid, pos, last_change, rejected, s)
-        if not len(c_idx):
+    fresh_from = np.zeros(n_series, np.int64)  # a new run may start at this position
+    chain_base = np.zeros(n_series)  # the level adjustment in force before the current chain of shifts
+    chain_end = np.full(n_series, -(10**12), dtype=np.int64)  # position where the chain's last shift applies
+    in_chain = np.zeros(n_series, bool)
+    r = _pass(y, sid, pos, np.zeros(n), np.zeros(n), s)
+    lookback = s.n_seasons * s.season_length + s.scale_window + 1
+    rows = np.arange(n)  # the rows of the series that may have a new event (all, at first)
+    while len(rows):
+        # Work on the subset: its series are whole and contiguous, so local cumsums are per series.
+        l_sid, l_pos = sid[rows], pos[rows]
+        _, l_starts = _positions(l_sid)
+        l_r = {name: v[rows] for name, v in r.items()}
+        a_eff = _series_cumsum(shift_eff[rows], l_starts)
+        # Returns: out of the band against the shifted level, normal against the level before the chain.
+        gap = a_eff - chain_base[l_sid]
+        ret = np.flatnonzero(
+            in_chain[l_sid]
+            & (l_pos >= chain_end[l_sid])
+            & l_r["out"]
+            & (np.sign(l_r["resid"]) == -np.sign(gap))
+            & (np.abs(l_r["resid"] + gap) < s.z * l_r["sigma"])
+        )
+        ret = ret[_first_per_series(ret, l_sid)] if len(ret) else ret
+        c_idx, delta = _new_shifts(l_r, l_sid, l_pos, fresh_from, s)
+        if not len(ret) and not len(c_idx):
             break
-        changed = sid[c_idx]
-        prev_change = last_change[changed].copy()
-        eff = apply(c_idx, delta, 1.0)
-        last_change[changed] = pos[c_idx]
-        rescore(changed)
-        # Take back the shifts whose next point is normal for the old level.
-        has_next = eff >= 0
-        e = eff[has_next]
-        old_resid = r["resid"][e] + delta[has_next]
-        back = np.zeros(len(c_idx), bool)
-        back[has_next] = np.abs(old_resid) < s.z * r["sigma"][e]
-        if back.any():
-            apply(c_idx[back], delta[back], -1.0)
-            rejected[c_idx[back]] = True
-            last_change[changed[back]] = prev_change[back]
-            rescore(changed[back])
+        # Per series, only the earlier of its return and its new shift happens this round.
+        ret_at = np.full(n_series, n, np.int64)
+        ret_at[l_sid[ret]] = ret
+        keep_shift = c_idx < ret_at[l_sid[c_idx]]
+        c_idx, delta = c_idx[keep_shift], delta[keep_shift]
+        shift_at = np.full(n_series, n, np.int64)
+        shift_at[l_sid[c_idx]] = c_idx
+        ret = ret[ret < shift_at[l_sid[ret]]]
+        if len(ret):
+            back = gap[ret]
+            g = rows[ret]
+            shift_own[g] -= back
+            shift_eff[g] -= back
+            series = sid[g]
+            in_chain[series] = False
+            fresh_from[series] = pos[g]
+        if len(c_idx):
+            a_before = a_eff[c_idx]
+            g = rows[c_idx]
+            series = sid[g]
+            continues = in_chain[series] & (pos[g] <= chain_end[series] + 1)
+            chain_base[series] = np.where(continues, chain_base[series], a_before)
+            shift_own[g] += delta
+            eff = g + k
+            inside = eff < n
+            inside[inside] = sid[eff[inside]] == series[inside]
+            shift_eff[eff[inside]] += delta[inside]
+            in_chain[series] = True
+            chain_end[series] = pos[g] + k
+            fresh_from[series] = pos[g] + k
+        events = np.concatenate([rows[ret], rows[c_idx]])
+        changed = np.unique(sid[events])
+        rows = np.flatnonzero(np.isin(sid, changed))
+        # Rescore each changed series from its event on; the rows before it are unchanged (causal).
+        first_event = np.full(n_series, n, np.int64)
+        np.minimum.at(first_event, sid[events], pos[events])
+        tail = rows[pos[rows] >= first_event[sid[rows]] - lookback]
+        sub_sid = np.searchsorted(changed, sid[tail])  # dense codes of the subset (changed is sorted)
+        a_own = _series_cumsum(shift_own, starts)[tail]
+        a_eff_t = _series_cumsum(shift_eff, starts)[tail]
+        part = _pass(y[tail], sub_sid, pos[tail], a_own, a_eff_t, s)
+        write = pos[tail] >= first_event[sid[tail]]
+        for name, v in part.items():
+            r[name][tail[write]] = v[write]
     r["pos"] = pos
     return r
 
@@ -321,10 +370,10 @@ def _score_arrays(y: np.ndarray, sid: np.ndarray, s: Settings) -> dict[str, np.n
 def score(
     df: pd.DataFrame,
     freq: str = "D",
-    min_abs_impact: float = 1.0,
+    min_abs_impact: float = 5.0,
     min_pct_impact: float = 20.0,
     *,
-    z: float = 4.0,
+    z: float = 5.0,
     season_length: int | None = None,
     n_seasons: int | None = None,
     scale_window: int | None = None,
@@ -341,8 +390,11 @@ def score(
     are 0): ``unique_id``, ``ds``, ``y``, ``expected``, ``lower``, ``upper``, ``score``, ``is_anomaly``,
     ``impact`` (= y - expected) and ``impact_pct`` (percent of expected). ``expected`` and the band are NaN
     where there is no history yet. Defaults: daily data -> weekly season (7), 6 weeks of same-weekday
-    values, 28-day scale window, no alert in the first 21 days; sub-daily -> daily season, 7 days, a
-    one-day scale window, no alert in the first 3 days.
+    values, a 56-day scale window, no alert in the first 28 days; sub-daily -> daily season, 7 days, a
+    3-day scale window, no alert in the first 3 days; other frequencies -> no season, the last 4 points.
+    Alert thresholds: ``z`` = 5 robust standard deviations, $5 (``min_abs_impact``, in units of ``y``)
+    and 20% (``min_pct_impact``) per point; see bench/bench_anomaly.py for how they trade precision for
+    recall.
     """
     s = settings(
         freq,
@@ -428,6 +480,7 @@ def episodes(
     scored: pd.DataFrame,
     max_gap: int = 1,
     severity_tiers: tuple[float, float, float] = (100.0, 1_000.0, 10_000.0),
+    extreme_score: float = 15.0,
 ) -> pd.DataFrame:
     """Merge anomalous points into episodes.
 
@@ -440,8 +493,8 @@ def episodes(
 
     Severity: ``low`` below ``severity_tiers[0]`` of absolute total impact, ``medium`` below ``[1]``,
     ``high`` below ``[2]``, ``critical`` above; raised one level (up to critical) when the cost more than
-    doubled or halved over the episode (``|impact_pct| >= 100``) or the peak score is at least 3 times the
-    alert threshold of 4 (``|max_score| >= 12``).
+    doubled or went to nothing over the episode (``|impact_pct| >= 100``) or the peak score is at least 3 times the
+    default alert threshold (``|max_score| >= extreme_score``, 15).
     """
     needed = ("unique_id", "ds", "y", "expected", "score", "is_anomaly", "impact")
     missing = [c for c in needed if c not in scored.columns]
@@ -520,7 +573,7 @@ def episodes(
         pct = np.where(exp_total > 0, 100.0 * total / np.where(exp_total > 0, exp_total, 1), np.nan)
     tiers = np.asarray(severity_tiers, float)
     level = np.searchsorted(tiers, np.abs(total), side="right")
-    bump = (np.nan_to_num(np.abs(pct)) >= 100.0) | (np.abs(sc[score_row]) >= 12.0)
+    bump = (np.nan_to_num(np.abs(pct)) >= 100.0) | (np.abs(sc[score_row]) >= extreme_score)
     level = np.minimum(level + bump, 3)
     out = pd.DataFrame(
         {
