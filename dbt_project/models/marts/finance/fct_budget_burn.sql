@@ -129,9 +129,10 @@ rest_of_month as (
         forecast_used.team,
         forecast_used.as_of_date,
         forecast_used.forecast_date,
-        sum(team_forecasts.forecast_cost) as forecast_rest,
-        sum(team_forecasts.lo_80) as forecast_rest_lo_80,
-        sum(team_forecasts.hi_80) as forecast_rest_hi_80
+        -- each day at the precision fct_cost_forecasts publishes, so the two marts add up alike
+        sum(cast(team_forecasts.forecast_cost as decimal(38, 6))) as forecast_rest,
+        sum(cast(team_forecasts.lo_80 as decimal(38, 6))) as forecast_rest_lo_80,
+        sum(cast(team_forecasts.hi_80 as decimal(38, 6))) as forecast_rest_hi_80
     from forecast_used
     left join team_forecasts
         on forecast_used.team = team_forecasts.team
@@ -147,12 +148,9 @@ forecast as (
     select
         measured.*,
         rest_of_month.forecast_date,
-        measured.mtd_effective_cost + cast(coalesce(rest_of_month.forecast_rest, 0) as decimal(38, 6))
-            as forecast_month_end,
-        measured.mtd_effective_cost + cast(coalesce(rest_of_month.forecast_rest_lo_80, 0) as decimal(38, 6))
-            as forecast_month_end_lo_80,
-        measured.mtd_effective_cost + cast(coalesce(rest_of_month.forecast_rest_hi_80, 0) as decimal(38, 6))
-            as forecast_month_end_hi_80
+        measured.mtd_effective_cost + coalesce(rest_of_month.forecast_rest, 0) as forecast_month_end,
+        measured.mtd_effective_cost + coalesce(rest_of_month.forecast_rest_lo_80, 0) as forecast_month_end_lo_80,
+        measured.mtd_effective_cost + coalesce(rest_of_month.forecast_rest_hi_80, 0) as forecast_month_end_hi_80
     from measured
     left join rest_of_month
         on measured.team = rest_of_month.team
