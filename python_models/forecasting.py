@@ -153,15 +153,15 @@ def _plan(y: np.ndarray, cfg: Config) -> tuple[str, list[tuple[str, object, int]
     available = {
         "AutoETS": lambda: AutoETS(season_length=1 if spec[2] == "N" else m, model=spec, damped=damped),
         "AutoTheta": lambda: AutoTheta(season_length=m, model="STM"),
-        "SeasonalNaive": lambda: SeasonalNaive(season_length=m) if m > 1 else Naive(),
+        "SeasonalNaive": lambda: SeasonalNaive(season_length=max(m, 1)),
         "MSTL": lambda: MSTL(season_length=seasons if seasons else [m]),
         "Naive": lambda: Naive(),
         "HistoricAverage": lambda: HistoricAverage(),
     }
     if cfg.models is not None:
         names = [name for name in cfg.models if name in available]
-        if "MSTL" in names and m == 1:
-            names.remove("MSTL")
+        if m == 1:  # no season fits in the history
+            names = [name for name in names if name not in ("MSTL", "SeasonalNaive")] or ["Naive"]
     else:
         names = ["AutoETS", "AutoTheta", "SeasonalNaive"]
         if cfg.subdaily and m > 1:
@@ -170,6 +170,8 @@ def _plan(y: np.ndarray, cfg: Config) -> tuple[str, list[tuple[str, object, int]
             names = ["MSTL", *(names if not long_season else names[1:])]
         elif len(seasons) >= 2:
             names.append("MSTL")  # daily data over two years: the yearly season, which ETS cannot hold
+        if m == 1:  # no season fits in the history: the naive forecast stands in for the seasonal one
+            names = [name if name != "SeasonalNaive" else "Naive" for name in names]
     if not names:
         names = ["Naive"]
     for name in names:
