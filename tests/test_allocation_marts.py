@@ -1,5 +1,5 @@
 """The marts analysts query (allocation, chargeback and showback, unit economics, budgets, cost per SLO,
-incident costs and the FinOps KPIs) built end to end through Dagster on a generated CUR 2.0 quarter (the
+incident costs, the FinOps KPIs, and the Python models' forecasts and anomalies) built end to end through Dagster on a generated CUR 2.0 quarter (the
 demo's: seed 42, 20,000 rows a month, which the bundled seeds describe) and three real samples: the legacy
 CUR CSV and the FOCUS 1.0 sample (billing accounts no team owns) and the Athena CUR of November 2018
 (reserved instances). Every figure is recomputed here, in Python, from the seed files, the raw sample or the
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import csv
-import shutil
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,10 +16,9 @@ from fractions import Fraction
 
 import pytest
 
-from orchestration.generator import GeneratorConfig, generate
 from orchestration.ingest.warehouse import connect
 from orchestration.settings import REPO_ROOT
-from tests.conftest import ATHENA_NOV, FOCUS_CSV, LEGACY_CSV, built_warehouse, put, query
+from tests.conftest import ATHENA_NOV, built_warehouse, query
 
 SEEDS = REPO_ROOT / "seeds"
 CENT = Decimal("0.01")
@@ -28,19 +26,18 @@ CENT = Decimal("0.01")
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A warehouse with the demo's generated quarter and three real samples, ingested and built."""
+    """The demo's warehouse: the bundled real samples and the generated quarter, landed as `tfm demo` lands
+    them, ingested and built."""
+    from orchestration.cli import _copy_samples, _generate_demo_cur2
+
     home = tmp_path_factory.mktemp("allocation-marts")
-    generated = home / "generated"
 
     def populate(settings):
-        put(settings.landing, LEGACY_CSV, "legacy/report.csv")
-        put(settings.landing, ATHENA_NOV, "athena/year=2018/month=11/" + ATHENA_NOV.name)
-        put(settings.landing, FOCUS_CSV, "focus/focus_sample.csv")
-        generate(GeneratorConfig(out=generated, fmt="cur2", months=3, rows=20_000, seed=42, start="2026-01"))
-        shutil.move(str(generated / "cur2"), str(settings.landing / "cur2"))
+        _copy_samples(settings)
+        _generate_demo_cur2(settings)
 
     with built_warehouse(home, populate) as settings:
-        yield settings, generated
+        yield settings, home / "generated" / "cur2"
 
 
 def seed(name: str) -> list[dict[str, str | None]]:
@@ -562,3 +559,126 @@ def test_tag_coverage_matches_the_tag_policy(built):
         assert abs(organization["tag_compliant_cost"] - compliant) < CENT, period
     for period in MONTHS_2026:
         assert 50 < kpis(settings, period)[None]["tag_coverage_pct"] < 90  # the generator's messy tags
+
+
+# --- the Python models' marts: forecasts and anomalies -----------------------------------------------
+
+
+def labels(generated) -> dict[str, dict]:
+    with open(generated / "labels" / "anomalies.csv", newline="", encoding="utf-8") as fh:
+        return {row["anomaly_id"]: row for row in csv.DictReader(fh)}
+
+
+def test_the_injected_nat_gateway_spike_is_found_with_its_resource_first(built):
+    settings, generated = built
+    label = labels(generated)["A001"]
+    assert "natgateway" in label["resource_id"]
+    found = records(
+        settings,
+        "SELECT * FROM marts.fct_cost_anomalies WHERE sub_account_id = ? AND service_name = ? "
+        "AND start_date <= ? AND end_date >= ?",
+        (label["usage_account_id"], label["service_name"], label["end_date"], label["start_date"]),
+    )
+    assert len(found) == 1, found
+    episode = found[0]
+    assert (episode["top_cause_dimension"], episode["top_cause_value"]) == ("resource", label["resource_id"])
+    injected = Decimal(label["injected_cost"])
+    assert abs(episode["impact"] - injected) <= injected * Decimal("0.2")
+    assert episode["direction"] == "up" and episode["impact"] == episode["actual_cost"] - episode["expected_cost"]
+
+
+def test_every_anomaly_has_root_causes_and_the_kpi_counts_them(built):
+    settings, _ = built
+    episodes = records(settings, "SELECT * FROM marts.fct_cost_anomalies")
+    assert episodes and all(e["root_cause_count"] >= 1 and e["top_cause_value"] for e in episodes)
+    per_month = defaultdict(int)
+    for episode in episodes:
+        per_month[episode["billing_period_start"]] += 1
+    for period in (date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)):
+        assert kpis(settings, period)[None]["anomaly_count"] == per_month[period]
+
+
+def test_the_latest_forecast_covers_every_series_three_months_ahead_with_ordered_intervals(built):
+    settings, _ = built
+    rows = records(settings, "SELECT * FROM marts.fct_cost_forecasts WHERE is_latest_forecast")
+    assert {r["forecast_date"] for r in rows} == {date(2026, 3, 31)}
+    levels = {r["series_level"] for r in rows}
+    assert levels == {"organization", "team", "service", "billing_account"}
+    teams = {r["series_key"] for r in rows if r["series_level"] == "team"}
+    assert {"payments", "platform", "search", "data", "checkout"} <= teams
+    for series in {(r["series_level"], r["series_key"]) for r in rows}:
+        days = sorted(r["forecast_day"] for r in rows if (r["series_level"], r["series_key"]) == series)
+        assert days[0] == date(2026, 4, 1) and days[-1] == date(2026, 6, 30) and len(days) == 91
+    for r in rows:
+        assert 0 <= r["forecast_lo_95"] <= r["forecast_lo_80"] <= r["forecast_cost"] <= r["forecast_hi_80"]
+        assert r["forecast_hi_80"] <= r["forecast_hi_95"]
+        assert r["model"] and r["actual_cost"] is None  # the future is not known yet
+        if r["series_level"] == "organization" or r["series_key"] in ("payments", "platform"):
+            assert r["backtest_mase"] is not None and 0 <= r["backtest_coverage_80"] <= 1
+
+
+def test_each_month_has_a_month_ahead_forecast_and_the_kpi_scores_it(built):
+    settings, _ = built
+    for period in (date(2026, 2, 1), date(2026, 3, 1)):
+        made = period - timedelta(days=1)
+        forecast = query(
+            settings,
+            "SELECT sum(forecast_cost) FROM marts.fct_cost_forecasts WHERE series_level = 'organization' "
+            "AND forecast_date = ? AND date_trunc('month', forecast_day) = ?",
+            (made, period),
+        )[0][0]
+        actual = query(
+            settings,
+            "SELECT sum(effective_cost) FROM marts.fct_cost_allocation WHERE date_trunc('month', usage_date) = ?",
+            (period,),
+        )[0][0]
+        expected = 100 * (1 - abs(float(actual) - float(forecast)) / float(actual))
+        assert kpis(settings, period)[None]["forecast_accuracy_pct"] == pytest.approx(expected, abs=1e-6)
+    # January has no forecast made at the end of December (the data starts in January).
+    assert kpis(settings, date(2026, 1, 1))[None]["forecast_accuracy_pct"] is None
+
+
+def test_budget_burn_adds_the_forecast_rest_of_month_to_the_actuals(built):
+    settings, _ = built
+    day = date(2026, 3, 10)
+    burn = {r["team"]: r for r in records(settings, "SELECT * FROM marts.fct_budget_burn WHERE as_of_date = ?", (day,))}
+    for team in ("payments", "platform"):
+        rest = query(
+            settings,
+            "SELECT sum(forecast_cost), sum(forecast_lo_80), sum(forecast_hi_80) FROM marts.fct_cost_forecasts "
+            "WHERE series_level = 'team' AND series_key = ? AND forecast_date = DATE '2026-02-28' "
+            "AND forecast_day > ? AND forecast_day <= DATE '2026-03-31'",
+            (team, day),
+        )[0]
+        row = burn[team]
+        assert row["forecast_made_on"] == date(2026, 2, 28)
+        assert row["forecast_month_end"] == row["mtd_effective_cost"] + rest[0]
+        assert row["forecast_month_end_lo_80"] == row["mtd_effective_cost"] + rest[1]
+        assert row["forecast_month_end_hi_80"] == row["mtd_effective_cost"] + rest[2]
+        assert row["forecast_month_end_lo_80"] <= row["forecast_month_end"] <= row["forecast_month_end_hi_80"]
+
+
+def test_the_series_the_models_read_add_up_to_the_focus_cost(built):
+    settings, _ = built
+    series = dict(query(settings, "SELECT series_level, sum(effective_cost) FROM marts.fct_daily_cost_series "
+                                  "WHERE series_level <> 'service_account' GROUP BY 1"))  # fmt: skip
+    focus = query(settings, "SELECT sum(EffectiveCost) FROM marts.fct_focus_charges")[0][0]
+    assert {level: cents(total) for level, total in series.items()} == dict.fromkeys(
+        ("organization", "team", "service", "billing_account"), cents(focus)
+    )
+
+
+def test_the_readme_figures_are_the_demo_s(built):
+    """Every analyst query of the README, run on the demo warehouse, gives the README's table."""
+    from orchestration.analyst import connect_readonly
+    from orchestration.readme_figures import README, figures, render
+
+    shown = figures(README.read_text(encoding="utf-8"))
+    assert len(shown) >= 8
+    settings, _ = built
+    con = connect_readonly(settings.warehouse)
+    try:
+        for figure in shown:
+            assert render(con, figure.sql) == figure.table, figure.sql
+    finally:
+        con.close()
