@@ -16,6 +16,7 @@ workers' user + system time (a shared machine can stretch wall time; CPU time le
 
     python bench/bench_forecast.py                     # 1,000 series x 730 days, 30-day horizon, 2 jobs
     python bench/bench_forecast.py --series 200 --methods forecast SeasonalNaive
+    python bench/bench_forecast.py --bill DIR          # daily cost per service of a generated bill
 """
 
 from __future__ import annotations
@@ -94,6 +95,29 @@ def run_method(name: str, train: pd.DataFrame, horizon: int, levels: list[int], 
     return out
 
 
+def bill_series(out: Path, months: int, rows: int, seed: int) -> pd.DataFrame:
+    """Daily effective usage cost per service of a generated CUR 2.0 bill (generated when missing)."""
+    import duckdb
+
+    if not (out / "cur2").exists():
+        from orchestration.generator import GeneratorConfig
+        from orchestration.generator import generate as run_generator
+
+        run_generator(GeneratorConfig(out=out, fmt="cur2", months=months, rows=rows, seed=seed))
+    files = str(out / "cur2" / "data" / "*" / "*.parquet")
+    return duckdb.sql(f"""
+        select line_item_product_code as unique_id, line_item_usage_start_date::date::timestamp as ds,
+               sum(case line_item_line_item_type
+                     when 'Usage' then line_item_unblended_cost
+                     when 'DiscountedUsage' then reservation_effective_cost
+                     when 'SavingsPlanCoveredUsage' then savings_plan_savings_plan_effective_cost
+                   end) as y
+        from read_parquet('{files}')
+        where line_item_line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage')
+        group by all order by all
+    """).df()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -104,27 +128,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="*", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--bill",
+        type=Path,
+        help="instead of the generated series: daily cost per service of a generated CUR 2.0 bill in this "
+        "folder (generated with --months, --rows when missing), scored over --windows rolling windows",
+    )
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--windows", type=int, default=3)
     args = parser.parse_args(argv)
     levels = [80, 95]
 
-    df = make_series(args.series, args.days + args.horizon, args.seed)
-    cutoff = df["ds"].max() - pd.Timedelta(days=args.horizon)
-    train, test = df[df["ds"] <= cutoff], df[df["ds"] > cutoff]
+    if args.bill is not None:
+        df = bill_series(args.bill, args.months, args.rows, args.seed)
+        end = df["ds"].max()
+        cutoffs = [end - pd.Timedelta(days=args.horizon * w) for w in range(args.windows, 0, -1)]
+        what = f"{df['unique_id'].nunique()} services x {df['ds'].nunique()} days of a generated bill"
+    else:
+        df = make_series(args.series, args.days + args.horizon, args.seed)
+        cutoffs = [df["ds"].max() - pd.Timedelta(days=args.horizon)]
+        what = f"{args.series:,} series x {args.days} days"
     print(
-        f"{args.series:,} series x {args.days} days, horizon {args.horizon}, n_jobs {args.n_jobs}, "
-        f"levels {levels}",
+        f"{what}, horizon {args.horizon}, {len(cutoffs)} window(s), n_jobs {args.n_jobs}, levels {levels}",
         flush=True,
     )
-    warm = train[train["unique_id"].isin(train["unique_id"].unique()[:2])]
+    first_train = df[df["ds"] <= cutoffs[0]]
+    warm = first_train[first_train["unique_id"].isin(first_train["unique_id"].unique()[:2])]
     rows = []
     for name in args.methods:
         run_method(name, warm, args.horizon, levels, args.n_jobs)
-        cpu0, t0 = cpu_seconds(), time.perf_counter()
-        fc = run_method(name, train, args.horizon, levels, args.n_jobs)
-        wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
-        scored = fc.merge(test, on=["unique_id", "ds"])
-        scored["cutoff"] = cutoff
-        _, overall = accuracy(scored, train, levels, season_length=7)
+        wall = cpu = 0.0
+        scored, chosen = [], []
+        for cutoff in cutoffs:
+            train = df[df["ds"] <= cutoff]
+            test = df[(df["ds"] > cutoff) & (df["ds"] <= cutoff + pd.Timedelta(days=args.horizon))]
+            cpu0, t0 = cpu_seconds(), time.perf_counter()
+            fc = run_method(name, train, args.horizon, levels, args.n_jobs)
+            wall, cpu = wall + time.perf_counter() - t0, cpu + cpu_seconds() - cpu0
+            scored.append(fc.merge(test, on=["unique_id", "ds"]).assign(cutoff=cutoff))
+            chosen.append(fc.groupby("unique_id")["model"].first())
+        _, overall = accuracy(pd.concat(scored, ignore_index=True), df, levels, season_length=7)
         o = overall.iloc[0]
         row = {
             "method": name,
@@ -137,9 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_s": cpu,
         }
         if name == "forecast":
-            row["models"] = ", ".join(
-                f"{k} {v}" for k, v in fc.groupby("unique_id")["model"].first().value_counts().items()
-            )
+            counts = pd.concat(chosen).value_counts()
+            row["models"] = ", ".join(f"{k} {v}" for k, v in counts.items())
         rows.append(row)
         print(f"  {name}: {wall:.1f} s", flush=True)
     table = pd.DataFrame(rows)
