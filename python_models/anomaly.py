@@ -438,7 +438,7 @@ def _score_frame(frame: pd.DataFrame, s: Settings, keys: tuple[str, ...] = ("uni
 def rolling_zscore(
     df: pd.DataFrame,
     freq: str = "D",
-    min_abs_impact: float = 1.0,
+    min_abs_impact: float = 5.0,
     min_pct_impact: float = 20.0,
     *,
     window: int = 28,
@@ -454,7 +454,7 @@ def rolling_zscore(
     g = out.groupby(sid, sort=False)["y"]
     mean = g.transform(lambda v: v.rolling(window, min_periods=3).mean().shift(1)).to_numpy()
     std = g.transform(lambda v: v.rolling(window, min_periods=3).std().shift(1)).to_numpy()
-    std = np.fmax(np.nan_to_num(std, nan=np.nan), 0.01)
+    std = np.fmax(std, 0.01)  # a flat window: one cent
     with np.errstate(invalid="ignore", divide="ignore"):
         sc = (out["y"].to_numpy() - mean) / std
         pct = np.where(mean > 0, 100.0 * (out["y"].to_numpy() - mean) / np.where(mean > 0, mean, 1), np.nan)
