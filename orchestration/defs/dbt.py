@@ -26,12 +26,6 @@ _BIN = str(Path(sys.executable).parent)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
-# A test runs in the dbt invocation that builds its models: when Dagster splits a build around the Python
-# models, or a user selects part of the project, dbt's default ("eager") would also run a relationships test
-# of a downstream mart whose table that invocation does not build (and, on a fresh warehouse, that does not
-# exist yet). "buildable" runs the tests whose models are selected or upstream of the selection.
-os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
-
 # The folder dagster-dbt names each build's artifacts after: ``<asset function>-<run id>-<random>``.
 _RUN_FOLDER_PREFIX = "tfm_dbt_models-"
 
