@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -95,6 +96,23 @@ def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def _replacing(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]):
+    """One transaction with the frames registered as views: what it replaces is replaced whole or not at all."""
+    for name, frame in frames.items():
+        con.register(name, frame)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
 
 
 # --- reading the series -------------------------------------------------------------------------------
@@ -247,27 +265,17 @@ def _write_forecast(con, origin: date, predicted: pd.DataFrame, per_series: pd.D
     for column in ("mase", "smape", "wape", "bias", "coverage_80", "coverage_95"):
         if column not in backtests:
             backtests[column] = None
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _replacing(con, {"tfm_forecast_rows": rows, "tfm_backtest_rows": backtests}):
         con.execute("DELETE FROM ml.cost_forecasts WHERE forecast_date = ?", [origin])
         con.execute("DELETE FROM ml.forecast_backtests WHERE forecast_date = ?", [origin])
-        con.register("tfm_forecast_rows", rows)
         con.execute(
             "INSERT INTO ml.cost_forecasts SELECT forecast_date, series_level, series_key, currency, ds, mean, "
             "lo_80, hi_80, lo_95, hi_95, model, is_backfill, made_at, run_id FROM tfm_forecast_rows"
         )
-        con.register("tfm_backtest_rows", backtests)
         con.execute(
             "INSERT INTO ml.forecast_backtests SELECT forecast_date, series_level, series_key, currency, model, "
             "mase, smape, wape, bias, coverage_80, coverage_95, made_at FROM tfm_backtest_rows"
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("tfm_forecast_rows", "tfm_backtest_rows"):
-            con.unregister(name)
 
 
 # --- anomalies ----------------------------------------------------------------------------------------
@@ -409,9 +417,7 @@ def _episode_row(episode: dict, causes: pd.DataFrame, last_day, scored_at, run_i
 def _write_anomalies(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     columns = [row[0] for row in con.execute("DESCRIBE ml.cost_anomalies").fetchall()]
     frame = pd.DataFrame(rows, columns=columns)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register("tfm_anomaly_rows", frame)
+    with _replacing(con, {"tfm_anomaly_rows": frame}):
         # An episode seen before keeps the time it was first detected.
         con.execute(
             """
@@ -423,12 +429,6 @@ def _write_anomalies(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
         con.execute("DELETE FROM ml.cost_anomalies")
         con.execute("INSERT INTO ml.cost_anomalies SELECT * FROM tfm_anomalies_new")
         con.execute("DROP TABLE tfm_anomalies_new")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("tfm_anomaly_rows")
 
 
 # --- what the data-quality checks read ----------------------------------------------------------------

@@ -12,7 +12,6 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 

@@ -56,12 +56,8 @@ def tfm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @contextmanager
-def built_warehouse(home: Path, populate):
-    """A TFM_HOME whose landing folder ``populate(settings)`` fills, ingested and built through Dagster.
-
-    For module-scoped fixtures: sets the tfm environment variables for the duration and restores them after.
-    """
-    from orchestration.cli import run_build, run_ingest
+def tfm_environment(home: Path):
+    """Settings for a TFM_HOME, with the tfm environment variables set for the duration and restored after."""
     from orchestration.settings import Settings
 
     names = ("TFM_HOME", "TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH")
@@ -72,9 +68,6 @@ def built_warehouse(home: Path, populate):
     try:
         settings = Settings.from_env()
         settings.prepare()
-        populate(settings)
-        assert run_ingest(settings) == []
-        assert run_build(settings) == []
         yield settings
     finally:
         for name, value in saved.items():
@@ -82,6 +75,21 @@ def built_warehouse(home: Path, populate):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def built_warehouse(home: Path, populate):
+    """A TFM_HOME whose landing folder ``populate(settings)`` fills, ingested and built through Dagster.
+
+    For module-scoped fixtures (see ``tfm_environment``).
+    """
+    from orchestration.cli import run_build, run_ingest
+
+    with tfm_environment(home) as settings:
+        populate(settings)
+        assert run_ingest(settings) == []
+        assert run_build(settings) == []
+        yield settings
 
 
 def query(settings, sql: str, params=()) -> list:

@@ -13,8 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
-from decimal import Decimal
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from orchestration.generator import GeneratorConfig, generate
 from orchestration.ingest.schema import FOCUS_COLUMNS
 from orchestration.ingest.warehouse import connect, ensure_schema
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
-from tests.conftest import FOCUS_CSV, LEGACY_CSV, query
+from tests.conftest import FOCUS_CSV, LEGACY_CSV, query, tfm_environment
 
 # Extra column headers of a FOCUS export that are SQL: if pasted into a query, the first drops a raw table,
 # the second breaks every query it is in, the third creates a table.
@@ -149,25 +149,10 @@ def write_legacy_with_tags(path: Path) -> list[dict[str, str]]:
 def ingested_and_built(home: Path, populate):
     """conftest.built_warehouse, but handing ingest's problems back instead of asserting there are none: a file
     with hostile headers may be loaded or rejected. Yields (settings, ingest problems, build problems)."""
-    from orchestration.settings import Settings
-
-    names = ("TFM_HOME", "TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH")
-    saved = {name: os.environ.get(name) for name in names}
-    for name in names:
-        os.environ.pop(name, None)
-    os.environ["TFM_HOME"] = str(home)
-    try:
-        settings = Settings.from_env()
-        settings.prepare()
+    with tfm_environment(home) as settings:
         populate(settings)
         ingest_problems = run_ingest(settings)
         yield settings, ingest_problems, run_build(settings)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +285,8 @@ def test_tag_keys_of_any_script_and_hostile_tags_come_through_as_data(built):
     assert by_id[ids[3]][0] == {"dup": "first"}
     assert by_id[ids[4]][0] is None
     # Every row of the file keeps every key, normalized as in Python here.
-    aliases = dict(csv.reader(open(REPO_ROOT / "seeds" / "tag_key_aliases.csv", encoding="utf-8")))
+    with open(REPO_ROOT / "seeds" / "tag_key_aliases.csv", encoding="utf-8") as fh:
+        aliases = dict(csv.reader(fh))
     expected_keys = {}
     for row in focus_rows(40)[1][len(FOCUS_TAGS) + 2:]:
         tags = json.loads(row["Tags"]) if row["Tags"] != "NULL" else {}

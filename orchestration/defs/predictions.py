@@ -42,6 +42,17 @@ def _check(asset_key: dg.AssetKey, name: str, description: str) -> dg.AssetCheck
     return dg.AssetCheckSpec(name, asset=asset_key, blocking=True, description=description)
 
 
+def _published(frame, suite: str, check_name: str, metadata: dict):
+    """The materialization with its metadata, then the Great Expectations suite's verdict on the output."""
+    from orchestration.quality.gx import validate
+
+    outcome = validate(frame, suite)
+    yield dg.MaterializeResult(metadata=metadata)
+    yield dg.AssetCheckResult(
+        check_name=check_name, passed=outcome.success, metadata={"result": outcome.describe(), "rows": outcome.rows}
+    )
+
+
 @dg.asset(
     key=FORECASTS,
     deps=[SERIES],
@@ -58,7 +69,6 @@ def _check(asset_key: dg.AssetKey, name: str, description: str) -> dg.AssetCheck
 )
 def cost_forecasts(context: dg.AssetExecutionContext, config: ForecastConfig, warehouse: TfmWarehouse):
     from orchestration.predictions import forecast_frame_for_checks, run_forecasts
-    from orchestration.quality.gx import validate
 
     with warehouse.connect() as con:
         run = run_forecasts(
@@ -67,22 +77,17 @@ def cost_forecasts(context: dg.AssetExecutionContext, config: ForecastConfig, wa
             log=context.log.info,
         )  # fmt: skip
         frame = forecast_frame_for_checks(con)
-    outcome = validate(frame, "cost_forecasts")
-    yield dg.MaterializeResult(
-        metadata={
+    yield from _published(
+        frame, "cost_forecasts", "gx_cost_forecasts",
+        {
             "forecast_dates": [str(d) for d in run.forecast_dates],
             "series": run.series,
             "rows": run.rows,
             "models": dg.MetadataValue.json(run.models),
             "backtest": dg.MetadataValue.json(run.accuracy),
             "seconds": round(run.seconds, 2),
-        }
-    )
-    yield dg.AssetCheckResult(
-        check_name="gx_cost_forecasts",
-        passed=outcome.success,
-        metadata={"result": outcome.describe(), "rows": outcome.rows},
-    )
+        },
+    )  # fmt: skip
 
 
 @dg.asset(
@@ -101,7 +106,6 @@ def cost_forecasts(context: dg.AssetExecutionContext, config: ForecastConfig, wa
 )
 def cost_anomalies(context: dg.AssetExecutionContext, config: AnomalyConfig, warehouse: TfmWarehouse):
     from orchestration.predictions import anomaly_frame_for_checks, run_anomalies
-    from orchestration.quality.gx import validate
 
     with warehouse.connect() as con:
         run = run_anomalies(
@@ -110,22 +114,17 @@ def cost_anomalies(context: dg.AssetExecutionContext, config: AnomalyConfig, war
             log=context.log.info,
         )  # fmt: skip
         frame = anomaly_frame_for_checks(con)
-    outcome = validate(frame, "cost_anomalies")
-    yield dg.MaterializeResult(
-        metadata={
+    yield from _published(
+        frame, "cost_anomalies", "gx_cost_anomalies",
+        {
             "series_scored": run.series,
             "points_scored": run.points,
             "episodes": run.episodes,
             "open_episodes": run.open_episodes,
             "total_impact": round(run.total_impact, 2),
             "seconds": round(run.seconds, 2),
-        }
-    )
-    yield dg.AssetCheckResult(
-        check_name="gx_cost_anomalies",
-        passed=outcome.success,
-        metadata={"result": outcome.describe(), "rows": outcome.rows},
-    )
+        },
+    )  # fmt: skip
 
 
 prediction_assets = [cost_forecasts, cost_anomalies]
