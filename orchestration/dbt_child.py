@@ -1,8 +1,8 @@
-"""``tfm-dbt``: the dbt command line, bound to the process that started it and patient with the warehouse lock.
+"""``tfm-dbt``: the dbt command line, bound to the process that started it, patient with the warehouse lock.
 
-dagster-dbt runs dbt as a child process. Killed, ``tfm build`` would leave that child writing marts on its own,
-holding the warehouse's lock. ``tfm-dbt`` is dbt (``dbt.cli.main``, the ``dbt`` script's own entry point) with
-these additions:
+dagster-dbt runs dbt as a child process. Killed, ``tfm build`` would leave that child writing marts on its
+own, holding the warehouse's lock. ``tfm-dbt`` is dbt (``dbt.cli.main``, the ``dbt`` script's own entry
+point) with these additions:
 
 - **It dies with its parent.** A thread polls ``os.getppid()`` and kills this process as soon as it differs
   from the parent that started it (``TFM_DBT_PARENT_PID``, set by the dbt asset; the check at start also
@@ -39,7 +39,9 @@ def bind_to_parent() -> None:
     expected = os.environ.get(PARENT_PID_ENV, "")
     parent = int(expected) if expected.isdigit() else os.getppid()
     if os.getppid() != parent:
-        print(f"tfm-dbt: the process that started dbt (PID {parent}) is gone; not running dbt", file=sys.stderr)
+        print(
+            f"tfm-dbt: the process that started dbt (PID {parent}) is gone; not running dbt", file=sys.stderr
+        )
         os._exit(1)
     threading.Thread(target=_watch, args=(parent,), name="tfm-dbt-parent", daemon=True).start()
 

@@ -3,10 +3,10 @@
 DuckDB lets one process write a database file and no other process open it meanwhile (readers share the
 file only among themselves). tfm waits for that lock instead of failing, and names the process it waits for.
 
-A ``tfm ingest`` or ``tfm build`` runs Dagster in its own process (``dg.materialize``): no run launcher watches
-it, so a killed command leaves its run STARTED for ever, and with one run at a time the sensor's runs queue
-behind it. Every run therefore carries the identity of the process executing it (pid, host, start time) as
-tags, and :func:`fail_dead_runs` marks the runs whose process is gone as failed.
+A ``tfm ingest`` or ``tfm build`` runs Dagster in its own process (``dg.materialize``): no run launcher
+watches it, so a killed command leaves its run STARTED for ever, and with one run at a time the sensor's runs
+queue behind it. Every run therefore carries the identity of the process executing it (pid, host, start
+time) as tags, and :func:`fail_dead_runs` marks the runs whose process is gone as failed.
 
 Only the standard library is imported here: the dbt child process (``tfm-dbt``) uses this module too.
 """
@@ -60,14 +60,16 @@ def lock_timeout(env: Mapping[str, str] | None = None) -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise ValueError(f"{LOCK_TIMEOUT_ENV}={value!r} is not a number of seconds; set it to e.g. 600") from None
+        raise ValueError(
+            f"{LOCK_TIMEOUT_ENV}={value!r} is not a number of seconds; set it to e.g. 600"
+        ) from None
     if seconds < 0:
         raise ValueError(f"{LOCK_TIMEOUT_ENV}={value!r} is negative; set it to a number of seconds, e.g. 600")
     return seconds
 
 
 def lock_holder(exc: BaseException) -> str:
-    """``'tfm ingest' (PID 123)`` from DuckDB's lock error, or the error's executable if /proc has no entry."""
+    """``'tfm ingest' (PID 123)`` from DuckDB's lock error (the error's executable if /proc has none)."""
     match = _HOLDER.search(str(exc))
     if not match:
         return "another process"
@@ -76,7 +78,7 @@ def lock_holder(exc: BaseException) -> str:
 
 
 def describe_process(pid: int) -> str | None:
-    """A short name for a process from its command line: ``tfm ingest``, ``dagster dev``, ``python report.py``."""
+    """A process's short name from its command line: ``tfm ingest``, ``dagster dev``, ``python report.py``."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -244,13 +246,16 @@ def fail_dead_runs(instance: Any, log: Callable[[str], None] | None = None) -> l
         else:
             instance.report_run_failed(run, message=message)
             outcome = "failed"
-        log(f"run {run.run_id[:8]} ({what}) was left {run.status.value} by {process}, which is gone: marked {outcome}")
+        log(
+            f"run {run.run_id[:8]} ({what}) was left {run.status.value} by {process}, "
+            f"which is gone: marked {outcome}"
+        )
         marked.append(run.run_id)
     return marked
 
 
 def _silent_legacy_cli_run(instance: Any, run: Any) -> bool:
-    """A run the CLI started before runs carried their process, and silent for an hour: its process is gone."""
+    """A run the CLI started before runs carried their process, silent for an hour: its process is gone."""
     if run.tags.get("tfm/trigger") != "cli" or PID_TAG in run.tags:
         return False
     last = instance.get_records_for_run(run.run_id, limit=1, ascending=False).records

@@ -94,7 +94,9 @@ class Settings:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise HomeError(f"cannot create {folder}: {_reason(exc)}; {self._what_to_do(folder)}") from exc
+                raise HomeError(
+                    f"cannot create {folder}: {_reason(exc)}; {self._what_to_do(folder)}"
+                ) from exc
         config = self.dagster_home / "dagster.yaml"
         try:
             merge_dagster_yaml(config)
@@ -135,13 +137,19 @@ def merge_dagster_yaml(path: Path) -> bool:
         current = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise HomeError(f"{path} is not valid YAML ({first}); fix it, or delete it for tfm to write a new one") from None
+        raise HomeError(
+            f"{path} is not valid YAML ({first}); fix it, or delete it for tfm to write a new one"
+        ) from None
     if not isinstance(current, dict):
         raise HomeError(f"{path} is not a YAML mapping; fix it, or delete it for tfm to write a new one")
     defaults = {key: yaml.safe_load(block)[key] for key, block in _DAGSTER_BLOCKS.items()}
     missing_blocks = [key for key in defaults if key not in current]
     missing_keys = [
-        sub for key in defaults if isinstance(current.get(key), dict) for sub in defaults[key] if sub not in current[key]
+        sub
+        for key in defaults
+        if isinstance(current.get(key), dict)
+        for sub in defaults[key]
+        if sub not in current[key]
     ]
     if not missing_blocks and not missing_keys:
         return False

@@ -7,8 +7,9 @@ per billing period, either the complete state before the command or the complete
 never a mix; no dbt process survives its ``tfm build``; the next command marks the dead run failed and runs.
 
 The warehouse is built once in full; the builds killed then select the FOCUS mart and the tables it is built
-from. dbt's tests are left out (``DBT_INDIRECT_SELECTION=empty``; the mart's totals are checked here against the
-raw tables) to keep the module within a few minutes: the kills and the lock do not depend on what is selected.
+from. dbt's tests are left out (``DBT_INDIRECT_SELECTION=empty``; the mart's totals are checked here against
+the raw tables) to keep the module within a few minutes: the kills and the lock do not depend on what is
+selected.
 """
 
 from __future__ import annotations
@@ -70,7 +71,12 @@ def tfm_env(home: Path, **extra: str) -> dict[str, str]:
 def tfm(home: Path, *args: str, timeout: float = 900, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(TFM), *args],
-        env=tfm_env(home, **extra), capture_output=True, text=True, timeout=timeout, cwd=CWD, check=False,
+        env=tfm_env(home, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=CWD,
+        check=False,
     )
 
 
@@ -114,7 +120,7 @@ class Running:
 
 
 def processes_of(home: Path) -> list[tuple[int, str]]:
-    """Live processes started for this TFM_HOME (found by their environment): tfm, tfm-dbt and their helpers."""
+    """Live processes started for this TFM_HOME (by their environment): tfm, tfm-dbt and their helpers."""
     marker = f"TFM_HOME={home}".encode() + b"\0"
     found = []
     for entry in Path("/proc").iterdir():
@@ -167,7 +173,10 @@ def reader(tmp_path: Path) -> Iterator:
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("TFM_")}
         proc = subprocess.Popen(
-            [sys.executable, "-c", code, str(warehouse), str(seconds)], stdout=subprocess.PIPE, text=True, env=env
+            [sys.executable, "-c", code, str(warehouse), str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         assert proc.stdout.readline().strip() == "holding"
         holders.append(proc)
@@ -201,7 +210,8 @@ def raw_state(warehouse: Path) -> dict[tuple[str, str], tuple[int, object]]:
     ledger = {
         (family, str(period)): rows
         for family, period, rows in query(
-            warehouse, "SELECT source_family, billing_period, sum(row_count) FROM meta.file_ledger GROUP BY 1, 2"
+            warehouse,
+            "SELECT source_family, billing_period, sum(row_count) FROM meta.file_ledger GROUP BY 1, 2",
         )
     }
     assert ledger == {key: rows for key, (rows, _) in state.items()}, "the ledger disagrees with the raw rows"
@@ -228,11 +238,7 @@ def runs_in_progress(home: Path) -> list[dg.DagsterRun]:
 
 
 def source_tree() -> set[str]:
-    return {
-        str(p.relative_to(REPO_ROOT))
-        for p in DBT_PROJECT_DIR.rglob("*")
-        if "__pycache__" not in p.parts
-    }
+    return {str(p.relative_to(REPO_ROOT)) for p in DBT_PROJECT_DIR.rglob("*") if "__pycache__" not in p.parts}
 
 
 # --- one home for the module: samples and a generated month, in two versions -----------------------------
@@ -272,7 +278,9 @@ def _versions(root: Path, landing: Path) -> dict[str, dict[Path, Path]]:
     versions["B"][landing / "legacy" / LEGACY_CSV.name] = restated
     for version, seed, rows_per_month in (("A", 1, 2000), ("B", 2, 2400)):
         out = root / f"generated-{version}"
-        generate(GeneratorConfig(out=out, fmt="cur2", months=1, rows=rows_per_month, seed=seed, start="2026-01"))
+        generate(
+            GeneratorConfig(out=out, fmt="cur2", months=1, rows=rows_per_month, seed=seed, start="2026-01")
+        )
         for path in sorted((out / "cur2").rglob("*")):
             if path.is_file():
                 versions[version][landing / "cur2" / path.relative_to(out / "cur2")] = path
@@ -435,8 +443,10 @@ def test_commands_wait_for_a_reader_then_fail_in_one_line(home: Home, reader):
         assert waiting in result.stderr
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert errors == [result.stderr.strip().splitlines()[-1]]
-        assert errors[0].startswith(f"error: the warehouse {home.warehouse} is still locked by 'python -c' "
-                                    f"(PID {holder.pid}) after 2s")
+        assert errors[0].startswith(
+            f"error: the warehouse {home.warehouse} is still locked by 'python -c' "
+            f"(PID {holder.pid}) after 2s"
+        )
         assert "TFM_LOCK_TIMEOUT" in errors[0] and "Traceback" not in output
         assert time.monotonic() - started >= 2
     # Neither started a run: the build waits before anything is written.
@@ -445,7 +455,7 @@ def test_commands_wait_for_a_reader_then_fail_in_one_line(home: Home, reader):
 
 
 def test_dbt_itself_waits_for_the_lock(home: Home, reader, tmp_path):
-    """Between tfm's check and dbt's own connection another process may open the file: dbt waits for it too."""
+    """Between tfm's check and dbt's own connection another process may open the file: dbt waits too."""
     holder = reader(home.warehouse)
     env = {
         **tfm_env(home.path),
@@ -494,7 +504,7 @@ def kill_plan(rng: random.Random, duration: float, marker: str, phase: float) ->
 
 
 def kill(home: Home, args: list[str], when: Kill, log: Path) -> tuple[Running, float, bool]:
-    """Start ``tfm args``, SIGKILL it as planned; returns it, the second it died, and whether dbt was running."""
+    """Start ``tfm args`` and SIGKILL it as planned; returns it, when it died, and whether dbt was running."""
     command = Running.start(home.path, *args, log=log)
     if when.marker:
         command.wait_for(when.marker)
@@ -520,7 +530,9 @@ def test_killed_ingest_leaves_each_period_complete_old_or_new(home: Home, tmp_pa
     for index, when in enumerate(kill_plan(rng, duration, reading, duration - loads_from)):
         before = raw_state(home.warehouse)
         # Restate: the landing folder gets the version the warehouse does not hold.
-        version = "A" if before == home.states["B"] else "B" if before == home.states["A"] else home.landing_version
+        version = (
+            "A" if before == home.states["B"] else "B" if before == home.states["A"] else home.landing_version
+        )
         home.use(version)
         command, at, _ = kill(home, ["ingest"], when, tmp_path / f"ingest-{index}.log")
         wait_until_gone(home.path, timeout=5)
@@ -528,16 +540,18 @@ def test_killed_ingest_leaves_each_period_complete_old_or_new(home: Home, tmp_pa
         after, new = raw_state(home.warehouse), home.states[version]
         for key in before.keys() | after.keys() | new.keys():
             assert after.get(key) in (before.get(key), new.get(key)), (
-                f"kill {index} at {at:.2f}s: {key} is {after.get(key)}, neither {before.get(key)} nor {new.get(key)}"
+                f"kill {index} at {at:.2f}s: {key} is {after.get(key)}, "
+                f"neither {before.get(key)} nor {new.get(key)}"
             )
         output = command.output()
         print(
             f"ingest kill {index} ({when.describe()}, died at {at:.2f}s of {duration:.2f}s, "
             f"{'during the loads' if reading in output else 'before any load'}), restating to {version}: "
             + "; ".join(
-                f"{table} {period[:7]} {'replaced' if after[(table, period)] != before[(table, period)] else 'kept'}"
-                f" {after[(table, period)][0]} rows {after[(table, period)][1]:.2f}"
-                for table, period in changed
+                f"{table} {period[:7]} {'kept' if after[key] == before[key] else 'replaced'}"
+                f" {after[key][0]} rows {after[key][1]:.2f}"
+                for key in changed
+                for table, period in [key]
             )
         )
         cleaned += output.count("which is gone: marked failed")
@@ -557,7 +571,9 @@ def test_killed_build_leaves_the_previous_mart_and_no_dbt_process(home: Home, tm
     other = "B" if version == "A" else "A"
 
     def ingest(landing_version: str) -> dict:
-        if home.landing_version == landing_version and raw_state(home.warehouse) == home.states.get(landing_version):
+        if home.landing_version == landing_version and raw_state(home.warehouse) == home.states.get(
+            landing_version
+        ):
             return home.states[landing_version]  # loaded already
         home.use(landing_version)
         result = tfm(home.path, "ingest")
@@ -579,14 +595,20 @@ def test_killed_build_leaves_the_previous_mart_and_no_dbt_process(home: Home, tm
     dbt_to = command.wait_for("Finished dbt command")
     assert command.finish() == 0, command.output()[-5000:]
     duration = time.monotonic() - command.started - (released - waiting)
-    print(f"build waited {released - waiting:.1f}s for the reader, then built in {duration:.1f}s "
-          f"(dbt {dbt_to - dbt_from:.1f}s of it)")
+    print(
+        f"build waited {released - waiting:.1f}s for the reader, then built in {duration:.1f}s "
+        f"(dbt {dbt_to - dbt_from:.1f}s of it)"
+    )
     home.built_from = other
     rebuilt = mart_state(home.warehouse)
     assert rebuilt != previous
     # The mart carries the raw cost of every period, to the cent.
-    families = dict(query(home.warehouse, "SELECT DISTINCT x_billing_period::VARCHAR, x_source_family "
-                                          "FROM marts.fct_focus_charges"))
+    families = dict(
+        query(
+            home.warehouse,
+            "SELECT DISTINCT x_billing_period::VARCHAR, x_source_family FROM marts.fct_focus_charges",
+        )
+    )
     for period, (_rows, total) in rebuilt.items():
         assert round(total, 2) == round(raw[(families[period], period)][1], 2)
 
@@ -608,11 +630,16 @@ def test_killed_build_leaves_the_previous_mart_and_no_dbt_process(home: Home, tm
         gone = wait_until_gone(home.path, timeout=5)
         state = mart_state(home.warehouse)
         assert state in (rebuilt, previous), f"kill {index} at {at:.2f}s left a partial mart: {state}"
-        print(f"build kill {index} ({when.describe()}, died at {at:.2f}s of {duration:.2f}s, "
-              f"{'dbt running' if dbt_was_running else 'dbt not running'}): dbt gone after {dbt_gone:.2f}s, "
-              f"warehouse writable after {writable:.2f}s, every process gone after {dbt_gone + writable + gone:.2f}s;"
-              f" mart {'kept' if state == rebuilt else 'replaced'}: "
-              + ", ".join(f"{period[:7]} {rows} rows {total:.2f}" for period, (rows, total) in sorted(state.items())))
+        print(
+            f"build kill {index} ({when.describe()}, died at {at:.2f}s of {duration:.2f}s, "
+            f"{'dbt running' if dbt_was_running else 'dbt not running'}): dbt gone after {dbt_gone:.2f}s, "
+            f"warehouse writable after {writable:.2f}s, "
+            f"every process gone after {dbt_gone + writable + gone:.2f}s; "
+            f"mart {'kept' if state == rebuilt else 'replaced'}: "
+            + ", ".join(
+                f"{period[:7]} {rows} rows {total:.2f}" for period, (rows, total) in sorted(state.items())
+            )
+        )
     assert in_dbt >= 2, "the kills missed the dbt process"
 
     # The next build fails the run the last kill left behind, and completes.
@@ -655,7 +682,11 @@ def _read_only(home: Path, *args: str) -> subprocess.CompletedProcess:
     script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
     return subprocess.run(
         ["unshare", "--mount", "sh", "-c", script, "sh", str(home), str(TFM), *args],
-        env=tfm_env(home), capture_output=True, text=True, timeout=300, check=False,
+        env=tfm_env(home),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -666,7 +697,9 @@ def test_unwritable_homes_fail_in_one_line(tmp_path, home: Home):
     for command in (["ingest"], ["build"], ["ui"], ["demo"], ["sql", "SELECT 1"]):
         _assert_one_line(tfm(under_a_file, *command), str(under_a_file))
     for command in (["ingest"], ["build"]):
-        _assert_one_line(tfm(tmp_path / "h1", *command, DAGSTER_HOME=str(a_file)), str(a_file), "DAGSTER_HOME")
+        _assert_one_line(
+            tfm(tmp_path / "h1", *command, DAGSTER_HOME=str(a_file)), str(a_file), "DAGSTER_HOME"
+        )
 
     # A warehouse that is not a database file, a Dagster instance that cannot be opened.
     (tmp_path / "h2" / "warehouse.duckdb").mkdir(parents=True)

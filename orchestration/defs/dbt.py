@@ -6,7 +6,6 @@ build, of which the last few are kept. dbt runs as ``tfm-dbt`` (:mod:`orchestrat
 with the process that started it, and waits for the warehouse lock.
 """
 
-
 import os
 import shutil
 import sys
@@ -34,7 +33,10 @@ _settings = Settings.from_env()
 # value, or dbt's partial parsing of the builds finds the profile changed and parses everything again.
 os.environ.setdefault("TFM_WAREHOUSE_PATH", str(_settings.warehouse))
 dbt_project = DbtProject(
-    project_dir=DBT_PROJECT_DIR, profiles_dir=REPO_ROOT, target=dbt_target(), target_path=_settings.dbt_target_dir
+    project_dir=DBT_PROJECT_DIR,
+    profiles_dir=REPO_ROOT,
+    target=dbt_target(),
+    target_path=_settings.dbt_target_dir,
 )
 
 _PROJECT_INPUTS = ("models", "macros", "tests", "snapshots", "analyses")
@@ -73,7 +75,9 @@ class TfmDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(key=dg.AssetKey([props["schema"], props["name"]]), group_name=layer)
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TfmDbtTranslator())
+@dbt_assets(
+    manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TfmDbtTranslator()
+)
 def tfm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Build (run and test) the selected dbt models."""
     record_process(context.instance, context.run.run_id)
@@ -95,7 +99,7 @@ def tfm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 def prune_build_folders(target_root: Path, keep: int = KEEP_DBT_RUNS) -> list[Path]:
-    """Delete all but the ``keep`` newest per-build folders under ``target_root``. Returns the deleted ones."""
+    """Delete all but the ``keep`` newest per-build folders under ``target_root``; returns those deleted."""
     folders = [p for p in target_root.glob(f"{_RUN_FOLDER_PREFIX}*") if p.is_dir()]
     folders.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     for folder in folders[keep:]:
@@ -129,5 +133,8 @@ class TfmDbtCliResource(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     return TfmDbtCliResource(
-        project_dir=dbt_project, profiles_dir=str(REPO_ROOT), target=dbt_target(), dbt_executable=dbt_executable()
+        project_dir=dbt_project,
+        profiles_dir=str(REPO_ROOT),
+        target=dbt_target(),
+        dbt_executable=dbt_executable(),
     )
