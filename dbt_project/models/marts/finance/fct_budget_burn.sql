@@ -17,6 +17,10 @@
       narrower). NULL where no forecast exists.
     is_latest marks each team's last day of each month, the current state of that month.
 #}
+{#- The dimensions its relationships tests read: declared so that a build split around the Python models
+    runs those tests in the step that builds this mart (dbt's "buildable" selection runs a test once every
+    model it reads is selected or upstream of the selection). #}
+-- depends_on: {{ ref('dim_teams') }}
 with
 
 allocation as (

@@ -18,6 +18,11 @@
     - forecast_accuracy_pct: the month-ahead forecast (fct_cost_forecasts, made as of the month before's
       last day) of the month's total against the actual total (fct_daily_cost_series), for complete months.
 #}
+{#- The dimensions its relationships tests read: declared so that a build split around the Python models
+    runs those tests in the step that builds this mart (dbt's "buildable" selection runs a test once every
+    model it reads is selected or upstream of the selection). #}
+-- depends_on: {{ ref('dim_teams') }}
+-- depends_on: {{ ref('dim_dates') }}
 with
 
 allocation as (
