@@ -60,7 +60,7 @@ def tfm_environment(home: Path):
     """Settings for a TFM_HOME, with the tfm environment variables set for the duration and restored after."""
     from orchestration.settings import Settings
 
-    names = ("TFM_HOME", "TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH")
+    names = ("TFM_HOME", "TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH", "DBT_TARGET_PATH")
     saved = {name: os.environ.get(name) for name in names}
     for name in names:
         os.environ.pop(name, None)
