@@ -318,6 +318,7 @@ def run_anomalies(
     *,
     min_abs_impact: float = 20.0,
     min_pct_impact: float = 20.0,
+    z: float = 5.0,
     history_days: int = 730,
     top_root_causes: int = 5,
     run_id: str | None = None,
@@ -338,12 +339,12 @@ def run_anomalies(
         latest = frame["ds"].max()
         history = frame[frame["ds"] > latest - pd.Timedelta(days=history_days)]
         scored = anomaly.score(history[["unique_id", "ds", "y"]], freq="D", min_abs_impact=min_abs_impact,
-                               min_pct_impact=min_pct_impact)  # fmt: skip
+                               min_pct_impact=min_pct_impact, z=z)  # fmt: skip
         result.series, result.points = scored["unique_id"].nunique(), len(scored)
         found = anomaly.episodes(scored)
         if not found.empty:
             detail = _detail(con, history["ds"].min().date(), latest.date())
-            causes = anomaly.root_causes(found, detail, list(ROOT_CAUSE_DIMENSIONS), top_n=top_root_causes)
+            causes = anomaly.root_causes(found, detail, list(ROOT_CAUSE_DIMENSIONS), top_n=top_root_causes, z=z)
             last_day = scored.groupby("unique_id")["ds"].max()
             by_episode = {key: group for key, group in causes.groupby(["unique_id", "start"], sort=False)}
             for episode in found.to_dict("records"):

@@ -34,6 +34,7 @@ class ForecastConfig(dg.Config):
 class AnomalyConfig(dg.Config):
     min_abs_impact: float = Field(20.0, description="An anomaly moves daily cost by at least this much money.")
     min_pct_impact: float = Field(20.0, description="... and by at least this percentage of the expected cost.")
+    z: float = Field(5.0, description="... and lies at least this many robust standard deviations from it.")
     history_days: int = Field(730, description="Days of history scored.")
     top_root_causes: int = Field(5, description="Root-cause values kept per dimension.")
 
@@ -109,7 +110,7 @@ def cost_anomalies(context: dg.AssetExecutionContext, config: AnomalyConfig, war
 
     with warehouse.connect() as con:
         run = run_anomalies(
-            con, min_abs_impact=config.min_abs_impact, min_pct_impact=config.min_pct_impact,
+            con, min_abs_impact=config.min_abs_impact, min_pct_impact=config.min_pct_impact, z=config.z,
             history_days=config.history_days, top_root_causes=config.top_root_causes, run_id=context.run.run_id,
             log=context.log.info,
         )  # fmt: skip
