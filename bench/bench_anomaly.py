@@ -47,6 +47,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from orchestration.quoting import lit
 from python_models.anomaly import episodes, rolling_zscore, root_causes, score, settings
 from python_models.series import prepare
 
@@ -91,7 +92,7 @@ def daily_detail(out: Path) -> pd.DataFrame:
                      when 'DiscountedUsage' then reservation_effective_cost
                      when 'SavingsPlanCoveredUsage' then savings_plan_savings_plan_effective_cost
                    end) as y
-        from read_parquet('{files}')
+        from read_parquet({lit(files)})
         where line_item_line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage')
         group by all
     """

@@ -97,25 +97,16 @@ def run_method(name: str, train: pd.DataFrame, horizon: int, levels: list[int], 
 
 def bill_series(out: Path, months: int, rows: int, seed: int) -> pd.DataFrame:
     """Daily effective usage cost per service of a generated CUR 2.0 bill (generated when missing)."""
-    import duckdb
-
     if not (out / "cur2").exists():
         from orchestration.generator import GeneratorConfig
         from orchestration.generator import generate as run_generator
 
         run_generator(GeneratorConfig(out=out, fmt="cur2", months=months, rows=rows, seed=seed))
-    files = str(out / "cur2" / "data" / "*" / "*.parquet")
-    return duckdb.sql(f"""
-        select line_item_product_code as unique_id, line_item_usage_start_date::date::timestamp as ds,
-               sum(case line_item_line_item_type
-                     when 'Usage' then line_item_unblended_cost
-                     when 'DiscountedUsage' then reservation_effective_cost
-                     when 'SavingsPlanCoveredUsage' then savings_plan_savings_plan_effective_cost
-                   end) as y
-        from read_parquet('{files}')
-        where line_item_line_item_type in ('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage')
-        group by all order by all
-    """).df()
+    from bench_anomaly import daily_detail  # the same effective usage cost, per service here
+
+    detail = daily_detail(out)
+    series = detail.groupby(["service", "ds"], as_index=False)["y"].sum().rename(columns={"service": "unique_id"})
+    return series.sort_values(["unique_id", "ds"], ignore_index=True)
 
 
 def main(argv: list[str] | None = None) -> int:

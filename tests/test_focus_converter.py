@@ -85,7 +85,7 @@ def focus_mart_for_legacy_sample(
         ).fetchone()[0]
         if not exists:
             detail = f" (build: {'; '.join(build_problems)})" if build_problems else ""
-            pytest.skip(f"marts.fct_focus_charges not built yet{detail}")
+            pytest.fail(f"marts.fct_focus_charges was not built{detail}")
         yield con
     finally:
         con.close()

@@ -27,3 +27,14 @@
 {% macro masked_tag_value(column) -%}
     'masked:' || left(sha256({{ column }}), 8)
 {%- endmacro %}
+
+
+{#
+    The tag keys allocation reads: the owner keys, and every key the ownership seed matches on
+    (``ownership`` is the relation or CTE holding that seed). Masking spares them unless they hold an email.
+#}
+{% macro allocation_tag_keys(ownership) -%}
+    select unnest(['team', 'product', 'cost_center', 'env']) as tag_key
+    union
+    select match_key as tag_key from {{ ownership }} where match_type = 'tag'
+{%- endmacro %}

@@ -16,7 +16,8 @@ import json
 import re
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -323,18 +324,17 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
         if previous and previous[3] != "superseded" and previous[:2] == (stat.st_size, stat.st_mtime_ns):
             report.unchanged += 1
             continue
-        try:
-            checksum = file_checksum(path, verify_gzip=_starts_with_gzip_magic(path))
-        except BadFileError as exc:
+
+        def reject(exc: BadFileError, checksum: str, detected: DetectedFile | None, key=key, stat=stat, path=path):
             report.rejected[key] = exc.describe()
             log(f"rejected {exc.describe()}")
-            _record(con, key, stat, "", None, "rejected", exc.describe(), hint=period_hint(path, landing))
-            continue
-        except OSError as exc:
-            error = BadFileError(path, f"cannot read: {exc.strerror or exc}").describe()
-            report.rejected[key] = error
-            log(f"rejected {error}")
-            _record(con, key, stat, "", None, "rejected", error, hint=period_hint(path, landing))
+            _record(con, key, stat, checksum, detected, "rejected", exc.describe(), hint=period_hint(path, landing))
+
+        try:
+            with _unreadable_as_bad(path):
+                checksum = file_checksum(path, verify_gzip=_starts_with_gzip_magic(path))
+        except BadFileError as exc:
+            reject(exc, "", None)
             continue
         if previous and previous[3] != "superseded" and previous[2] == checksum:
             con.execute("UPDATE meta.landing_files SET mtime_ns = ? WHERE path = ?", [stat.st_mtime_ns, key])
@@ -352,27 +352,30 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
         log(f"scanning {path}")
         detected = None
         try:
-            detected = detect(con, path)
-            periods = file_periods(con, detected)
+            with _unreadable_as_bad(path):
+                detected = detect(con, path)
+                periods = file_periods(con, detected)
             _check_period_hint(detected, periods, period_hint(path, landing))
             _record(con, key, stat, checksum, detected, "ready", None, periods)
         except NotBillingDataError as exc:
             log(f"ignored {exc}")
             _record(con, key, stat, checksum, None, "ignored", str(exc))
         except BadFileError as exc:
-            report.rejected[key] = exc.describe()
-            log(f"rejected {exc.describe()}")
-            _record(con, key, stat, checksum, detected, "rejected", exc.describe(), hint=period_hint(path, landing))
-        except OSError as exc:  # unreadable (permissions), or gone while being read
-            error = BadFileError(path, f"cannot read: {exc.strerror or exc}").describe()
-            report.rejected[key] = error
-            log(f"rejected {error}")
-            _record(con, key, stat, checksum, None, "rejected", error, hint=period_hint(path, landing))
+            reject(exc, checksum, detected)
     for key in sorted(set(known) - present):
         report.removed.append(key)
         con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
     report.duplicates = _resolve_duplicates(con, log)
     return report
+
+
+@contextmanager
+def _unreadable_as_bad(path: Path | str) -> Iterator[None]:
+    """A file that cannot be read (permissions, or gone while being read) is a bad file, rejected like one."""
+    try:
+        yield
+    except OSError as exc:
+        raise BadFileError(path, f"cannot read: {exc.strerror or exc}") from exc
 
 
 def _starts_with_gzip_magic(path: Path) -> bool:
@@ -571,11 +574,12 @@ def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> 
     if family.currency_column in names and family.account_column in names:
         currency = detected.plan(family.currency_column).expression
         account = detected.plan(family.account_column).expression
-        mixed = con.execute(
+        # One pass over the file: each account's currencies (more than one rejects the file).
+        per_account = con.execute(
             f"SELECT {account}, list(DISTINCT {currency} ORDER BY {currency}) FROM {source.relation} "
-            f"WHERE {_period_expr(detected)} = DATE {lit(str(period))} GROUP BY ALL "
-            f"HAVING count(DISTINCT {currency}) > 1 LIMIT 1"
-        ).fetchone()
+            f"WHERE {_period_expr(detected)} = DATE {lit(str(period))} GROUP BY ALL"
+        ).fetchall()
+        mixed = next((row for row in per_account if len(row[1]) > 1), None)
         if mixed:
             account_id = mixed[0]
             in_account = f"{account} = {lit(str(account_id))} AND {_period_expr(detected)} = DATE {lit(str(period))}"
@@ -594,12 +598,7 @@ def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> 
                 column=detected.plan(family.currency_column).source,
                 **_position(source, other_row),
             )
-        currencies = dict(
-            con.execute(
-                f"SELECT DISTINCT {account}, {currency} FROM {source.relation} "
-                f"WHERE {_period_expr(detected)} = DATE {lit(str(period))} AND {account} IS NOT NULL"
-            ).fetchall()
-        )
+        currencies = {acct: found[0] for acct, found in per_account if acct is not None and found}
     else:
         currencies = {}
     return Decimal(cost or 0), currencies
@@ -673,10 +672,8 @@ def load_period(
             file_path = Path(path)
             log(f"reading {path}")
             try:
-                try:
+                with _unreadable_as_bad(path):
                     unchanged = file_path.exists() and file_checksum(file_path) == checksum
-                except OSError as exc:
-                    raise BadFileError(path, f"cannot read: {exc.strerror or exc}") from exc
                 if not unchanged:
                     raise BadFileError(path, "changed or removed since the landing folder was scanned; scan again")
                 detected = detect(con, file_path)

@@ -53,9 +53,7 @@ ownership as (
 
 allocation_keys as (
 
-    select unnest(['team', 'product', 'cost_center', 'env']) as tag_key
-    union
-    select match_key as tag_key from ownership where match_type = 'tag'
+    {{ allocation_tag_keys('ownership') }}
 
 ),
 
