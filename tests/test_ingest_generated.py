@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -26,11 +27,17 @@ def test_generated_months_load_exactly(con, tmp_path, fmt, file_format, table, c
         GeneratorConfig(out=out, fmt=fmt, months=2, rows=3_000, seed=11, start="2026-04", file_format=file_format)
     )
     report = scan_landing(con, out)
-    # Side inputs (business volumes, labels, reference) are not billing files: rejected, not loaded.
-    assert all("/business/" in p or "/labels/" in p or "/reference/" in p for p in report.rejected)
+    # The labels and the reference accounts are neither bills nor business inputs: rejected, not loaded.
+    assert sorted(Path(p).relative_to(out.resolve()).as_posix() for p in report.rejected) == [
+        "labels/anomalies.csv", "reference/accounts.csv"
+    ]
     loads, problems = load_pending(con)
     assert [p for p in problems if "kept as it was" in p] == []
-    assert {load.period.strftime("%Y-%m"): load.rows for load in loads} == summary.rows_per_period
+    bills = {load.period.strftime("%Y-%m"): load.rows for load in loads if load.family == table}
+    assert bills == summary.rows_per_period
+    # The business inputs written beside the bill load too, each month its own period.
+    business = {(load.family, load.period.strftime("%Y-%m")) for load in loads if load.family != table}
+    assert business == {(f, p) for f in ("invoices", "unit_drivers", "sli_daily") for p in summary.rows_per_period}
     by_period = dict(
         con.execute(f"SELECT strftime(_billing_period, '%Y-%m'), sum({cost}) FROM raw.{table} GROUP BY 1").fetchall()
     )

@@ -1,4 +1,5 @@
-"""Ingestion assets: one monthly-partitioned raw table per source family, a sensor and a daily schedule.
+"""Ingestion assets: one monthly-partitioned raw table per source family (bills and business inputs), a sensor
+and a daily schedule.
 
 No `from __future__ import annotations` here: Dagster inspects the context annotations at definition time.
 """
@@ -31,14 +32,17 @@ def raw_asset_key(family: str) -> dg.AssetKey:
 
 
 def _build_raw_asset(family: SourceFamily) -> dg.AssetsDefinition:
+    rows = f"{family.description}, a business input" if family.business else f"{family.description} billing rows"
+    partition = f"month (of the rows' {family.period_column})" if family.business else "billing period"
+
     @dg.asset(
         key=raw_asset_key(family.name),
         group_name="ingest",
         partitions_def=billing_months,
         kinds={"duckdb"},
         description=(
-            f"{family.description} billing rows, every source column typed, plus lineage columns. "
-            "Each partition is one billing period, replaced as a whole from the files in the landing folder."
+            f"{rows}: every source column typed, plus lineage columns. Each partition is "
+            f"one {partition}, replaced as a whole from the files in the landing folder."
         ),
         metadata={"table": family.raw_table},
         pool="warehouse",
@@ -48,7 +52,10 @@ def _build_raw_asset(family: SourceFamily) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             scan_landing(con, warehouse.landing, log=context.log.info)
             try:
-                result = load_period(con, family.name, period, run_id=context.run.run_id, log=context.log.info)
+                result = load_period(
+                    con, family.name, period, run_id=context.run.run_id, log=context.log.info,
+                    warn=context.log.warning,
+                )  # fmt: skip
             except PeriodBlockedError as exc:
                 raise dg.Failure(description=str(exc)) from exc
         return dg.MaterializeResult(
@@ -56,8 +63,16 @@ def _build_raw_asset(family: SourceFamily) -> dg.AssetsDefinition:
                 "replaced": result.replaced,
                 "rows": result.rows,
                 "replaced_rows": result.replaced_rows,
-                "billed_cost": float(result.billed_cost),
-                "billed_cost_exact": str(result.billed_cost),
+                **(
+                    {"billed_cost": float(result.billed_cost), "billed_cost_exact": str(result.billed_cost)}
+                    if result.billed_cost is not None
+                    else {}
+                ),
+                **(
+                    {"restated_close_version": result.restated_close_version}
+                    if result.restated_close_version is not None
+                    else {}
+                ),
                 "files": dg.MetadataValue.json(result.files),
                 "seconds": round(result.seconds, 3),
             }
@@ -71,7 +86,7 @@ raw_assets = [_build_raw_asset(family) for family in FAMILIES.values()]
 ingest_job = dg.define_asset_job(
     "ingest_billing_period",
     selection=dg.AssetSelection.assets(*raw_assets),
-    description="Load one billing period of every source family from the landing folder.",
+    description="Load one billing period (month) of every source family from the landing folder.",
 )
 
 

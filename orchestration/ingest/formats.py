@@ -1,6 +1,7 @@
-"""Recognise a billing file from its content and plan how its columns become typed raw columns.
+"""Recognise a billing or business file from its content and plan how its columns become typed raw columns.
 
-Four source families are recognised from headers (CSV) or schemas (parquet), never from file names:
+Eight source families are recognised from headers (CSV) or schemas (parquet), never from file names. Four
+are bills:
 
 - ``aws_cur_legacy``: legacy AWS Cost and Usage Report as CSV (plain or gzip), ``lineItem/...`` headers and
   dynamic ``resourceTags/...`` columns;
@@ -8,6 +9,11 @@ Four source families are recognised from headers (CSV) or schemas (parquet), nev
 - ``aws_cur2``: CUR 2.0 (AWS Data Exports), parquet or gzip CSV, with the map columns ``product``,
   ``resource_tags``, ``discount`` and ``cost_category``;
 - ``focus``: FOCUS 1.0, 1.1 or 1.2 from any provider, CSV or parquet.
+
+Four are the business inputs a company delivers beside its bills (``schema.BUSINESS_INPUTS``), CSV (plain or
+gzip) or parquet: ``invoices``, ``unit_drivers``, ``sli_daily`` and ``incidents``. A file of one has at least
+that input's columns; each of its rows belongs to the month of its period column, and one file may hold
+several months.
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ import duckdb
 
 from orchestration.ingest.errors import BadFileError, NotBillingDataError
 from orchestration.ingest.schema import (
+    BUSINESS_INPUTS,
     CUR_MAP_COLUMNS,
     CUR_NUMERIC_COLUMNS,
     CUR_STRING_COLUMNS,
     CUR_TIMESTAMP_COLUMNS,
     FOCUS_COLUMNS,
     MONEY_TYPE,
+    MONTH_KIND,
+    business_column_type,
     cur_column_type,
     focus_column_type,
     focus_version,
@@ -41,15 +50,16 @@ DATA_SUFFIXES = (".csv", ".csv.gz", ".gz", ".parquet")
 
 @dataclass(frozen=True)
 class SourceFamily:
-    """One kind of billing input, loaded into its own raw table."""
+    """One kind of input, loaded into its own raw table, one month (period) at a time."""
 
     name: str
     description: str
-    period_column: str  # raw column holding the billing period start
-    currency_column: str
-    account_column: str  # the billing (payer) account
-    cost_column: str  # the cash cost that is reported back (sum per period)
-    one_period_per_file: bool  # CUR files never span billing periods; FOCUS exports may
+    period_column: str  # raw column whose month is the row's period
+    currency_column: str | None  # with account_column: one account is billed in one currency per period
+    account_column: str | None  # the billing (payer) account
+    cost_column: str | None  # the cash cost that is reported back (sum per period); None: no money
+    one_period_per_file: bool  # CUR files never span billing periods; FOCUS exports and business files may
+    business: bool = False  # a business input (schema.BUSINESS_INPUTS), not a bill
 
     @property
     def raw_table(self) -> str:
@@ -78,6 +88,19 @@ FAMILIES: dict[str, SourceFamily] = {
             cost_column="BilledCost",
             one_period_per_file=False,
         ),
+        *(
+            SourceFamily(
+                b.name,
+                b.description,
+                period_column=b.period_column,
+                currency_column=None,
+                account_column=None,
+                cost_column=b.cost_column,
+                one_period_per_file=False,
+                business=True,
+            )
+            for b in BUSINESS_INPUTS.values()
+        ),
     )
 }
 
@@ -92,6 +115,8 @@ class ColumnPlan:
     source: str | None = None  # the source column, when one column maps to one column
     physical: str | None = None  # its name in the SQL relation (CSV columns are read by position)
     check: str | None = None  # SQL that is true on a row whose source value could not be converted
+    expected: str | None = None  # what a valid value is, for the error message ("whole number", ...)
+    not_empty: bool = False  # a row must fill it: an empty value rejects the file
 
 
 @dataclass
@@ -221,15 +246,29 @@ def detect(con: duckdb.DuckDBPyConnection, path: Path) -> DetectedFile:
         is_cur2 = bool(names & {"product", "resource_tags", "bill_payer_account_name"})
         family = FAMILIES["aws_cur2" if is_cur2 else "aws_cur_athena"]
     else:
-        shown = ", ".join(columns[:6]) + (", ..." if len(columns) > 6 else "")
-        raise BadFileError(path, f"unknown file shape: its columns ({shown}) match no billing format")
+        family = _business_family(path, names, columns)
     detected = DetectedFile(path, family, container, columns, types)
     if family.name == "focus":
         detected.focus_version = focus_version(names)
         detected.columns = _focus_plan(detected)
+    elif family.business:
+        detected.columns = _business_plan(detected)
     else:
         detected.columns = _cur_plan(detected)
     return detected
+
+
+def _business_family(path: Path, names: set[str], columns: list[str]) -> SourceFamily:
+    """The business input whose columns a file has; a file with none's (or two's) is of unknown shape."""
+    matches = [b.name for b in BUSINESS_INPUTS.values() if b.shape <= names]
+    if len(matches) == 1:
+        return FAMILIES[matches[0]]
+    shown = ", ".join(columns[:6]) + (", ..." if len(columns) > 6 else "")
+    if matches:
+        raise BadFileError(path, f"its columns ({shown}) fit several business inputs ({', '.join(matches)})")
+    raise BadFileError(
+        path, f"unknown file shape: its columns ({shown}) match no billing format and no business input"
+    )
 
 
 # --- conversions -----------------------------------------------------------------------------------
@@ -330,9 +369,82 @@ def _focus_plan(detected: DetectedFile) -> list[ColumnPlan]:
     return plans
 
 
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT")  # fmt: skip
+_NUMBER_TYPES = ("DOUBLE", "FLOAT", "DECIMAL")
+
+
+def _business_convert(src: str, source_type: str, kind: str) -> tuple[str, str | None, str | None]:
+    """SQL converting a business column to its kind, the SQL flagging a value that does not convert, and what a
+    valid value is. Counts are whole numbers, never rounded (``12.5`` is rejected, not 13); a date is a day
+    (``2026-01-31``, not a time of day); a month is ``YYYY-MM``."""
+    source_type = source_type.upper()
+    numeric = source_type.startswith(_INTEGER_TYPES + _NUMBER_TYPES)
+    temporal = source_type == "DATE" or source_type.startswith("TIMESTAMP")
+    text = f"trim(CAST({src} AS VARCHAR))"
+    not_blank = f"nullif({text}, '') IS NOT NULL"
+    if kind == "BIGINT":
+        if source_type.startswith(_INTEGER_TYPES):
+            expr = f"TRY_CAST({src} AS BIGINT)"
+            return expr, f"({src} IS NOT NULL AND {expr} IS NULL)", "whole number"
+        if numeric:
+            expr = f"TRY_CAST({src} AS BIGINT)"
+            return expr, f"({src} IS NOT NULL AND ({expr} IS NULL OR {expr} <> {src}))", "whole number"
+        expr = f"CASE WHEN regexp_full_match({text}, '[+-]?[0-9]+') THEN TRY_CAST({text} AS BIGINT) END"
+        return expr, f"({not_blank} AND {expr} IS NULL)", "whole number"
+    if kind == "DATE":
+        if temporal:
+            expr = f"CAST({src} AS DATE)"
+            return expr, f"({src} IS NOT NULL AND CAST({src} AS TIMESTAMP) <> CAST({expr} AS TIMESTAMP))", "date"
+        expr = f"CAST(try_strptime({text}, '%Y-%m-%d') AS DATE)"
+        return expr, f"({not_blank} AND {expr} IS NULL)", "date (YYYY-MM-DD)"
+    if kind == MONTH_KIND:
+        if temporal:
+            start = f"CAST({src} AS TIMESTAMP)"
+            expr = f"CASE WHEN {start} = date_trunc('month', {start}) THEN CAST({src} AS DATE) END"
+            return expr, f"({src} IS NOT NULL AND {expr} IS NULL)", "month (the first day of a month)"
+        expr = f"CAST(try_strptime({text}, '%Y-%m') AS DATE)"
+        return expr, f"({not_blank} AND {expr} IS NULL)", "month (YYYY-MM)"
+    expr, check = _convert(src, source_type, kind)  # text (ids stay text), TIMESTAMP (UTC) or MONEY
+    return expr, check, {"TIMESTAMP": "date and time", MONEY_TYPE: "number"}.get(kind)
+
+
+def _business_plan(detected: DetectedFile) -> list[ColumnPlan]:
+    """The business input's columns typed by their kind; other columns a file brings are kept (text in CSV,
+    their own type in parquet, a floating-point number as DECIMAL)."""
+    business = BUSINESS_INPUTS[detected.family.name]
+    kinds = dict(business.columns)
+    plans = []
+    seen: set[str] = set()
+    for index, source in enumerate(detected.source_columns):
+        if source.lower() in seen:
+            raise BadFileError(detected.path, f"column {source!r} appears twice")
+        seen.add(source.lower())
+        source_type = detected.source_types.get(source, "VARCHAR")
+        physical = detected.physical(index)
+        if source in kinds:
+            kind = kinds[source]
+            expr, check, expected = _business_convert(q(physical), source_type, kind)
+            plans.append(
+                ColumnPlan(
+                    source, business_column_type(kind), expr, source=source, physical=physical, check=check,
+                    expected=expected, not_empty=source in business.not_empty,
+                )
+            )  # fmt: skip
+            continue
+        if source_type in ("DOUBLE", "FLOAT"):
+            target = MONEY_TYPE
+        else:
+            target = source_type if detected.container == "parquet" else "VARCHAR"
+        plans.append(_column(source, physical, source, target, source_type))
+    return plans
+
+
 def core_columns(family: SourceFamily) -> list[tuple[str, str]]:
     """The columns every raw table of a family has from the start, so staging can rely on them."""
     if family.name == "focus":
         return [(c, focus_column_type(c)) for c in FOCUS_COLUMNS]
+    if family.business:
+        return [(c, business_column_type(kind)) for c, kind in BUSINESS_INPUTS[family.name].columns]
     names = sorted(CUR_NUMERIC_COLUMNS | CUR_STRING_COLUMNS | CUR_TIMESTAMP_COLUMNS | set(CUR_MAP_COLUMNS))
     return [(c, cur_column_type(c)) for c in names]

@@ -164,6 +164,22 @@ def _first_bad_row(con: duckdb.DuckDBPyConnection, source: _Source, condition: s
     return con.execute(sql).fetchone()[0]
 
 
+def _first_bad_value(
+    con: duckdb.DuckDBPyConnection, source: _Source, condition: str, physical: str | None
+) -> tuple[int | None, str | None]:
+    """The position and the text of a column of the first row matching a condition (an error path)."""
+    value = f"CAST({q(physical)} AS VARCHAR)" if physical else "NULL"
+    if source.temp_table or source.detected.container == "parquet":
+        sql = f"SELECT {source.row_expr}, {value} FROM {source.relation} WHERE {condition} ORDER BY 1 LIMIT 1"
+    else:
+        sql = (
+            f"SELECT _line, {value} FROM (SELECT row_number() OVER () + 1 AS _line, * FROM {source.relation}) "
+            f"WHERE {condition} ORDER BY 1 LIMIT 1"
+        )
+    row = con.execute(sql).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
 def file_periods(con: duckdb.DuckDBPyConnection, detected: DetectedFile) -> list[date]:
     """The billing periods (first day of each month) a file holds, validating the period column."""
     source = _open(con, detected, materialize=False)
@@ -176,8 +192,16 @@ def file_periods(con: duckdb.DuckDBPyConnection, detected: DetectedFile) -> list
     except duckdb.Error as exc:
         raise _reader_error(detected.path, exc) from exc
     if not rows:
-        raise BadFileError(detected.path, "no data rows")
+        raise BadFileError(
+            detected.path, "no data rows (a header only): an empty file never replaces the rows of a period"
+        )
     periods = [p for p, _ in rows if p is not None]
+    if len(periods) < len(rows) and family.business:
+        bad, value = _first_bad_value(con, source, f"({plan.expression}) IS NULL", plan.physical)
+        shown = f"{value!r} is not a valid {plan.expected}" if value and value.strip() else "an empty value"
+        raise BadFileError(
+            detected.path, f"{shown}: the column gives the row's month", column=plan.source, **_position(source, bad)
+        )
     if len(periods) < len(rows):
         condition = plan.check or f"{plan.expression} IS NULL"
         bad = _first_bad_row(con, source, condition)
@@ -473,8 +497,8 @@ class PeriodState:
 def period_states(con: duckdb.DuckDBPyConnection) -> list[PeriodState]:
     """Every (family, period) known to the landing folder or the ledger, with what it needs.
 
-    A rejected file blocks the periods it belongs to (read from its rows, or from its folder's name), and
-    the period whose loaded file it is. A rejected file whose period is unknown blocks, in its source family
+    A rejected file blocks the periods it belongs to (read from its rows, or from its folder's name) in its
+    source family (in every family, if its family is unknown), and the period whose loaded file it is. A rejected file whose period is unknown blocks, in its source family
     (or in every family, if even that is unknown), any change that would drop a loaded file: a removed file
     plus a corrupt replacement under a new name must not empty the month.
     """
@@ -502,7 +526,7 @@ def period_states(con: duckdb.DuckDBPyConnection) -> list[PeriodState]:
         blockers = tuple(
             error
             for path, rejected_family, periods, error in rejected
-            if period in periods
+            if (period in periods and rejected_family in (None, family))
             or path in loaded_paths
             or (not periods and drops_files and rejected_family in (None, family))
         )
@@ -536,34 +560,47 @@ class PeriodLoad:
     files: list[str] = field(default_factory=list)
     rows: int = 0
     replaced_rows: int = 0
-    billed_cost: Decimal = Decimal(0)
+    billed_cost: Decimal | None = Decimal(0)  # None for a family without money (unit drivers, SLIs, incidents)
     seconds: float = 0.0
+    restated_close_version: int | None = None  # the period was closed (this version) and its rows replaced
 
 
-def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> tuple[Decimal, dict[str, str]]:
-    """Check every conversion and the currency rule for one file's rows of a period.
+def _validate(
+    con: duckdb.DuckDBPyConnection, source: _Source, period: date
+) -> tuple[Decimal | None, dict[str, str], int]:
+    """Check every conversion, the required values and the currency rule for one file's rows of a period.
 
-    Returns its cost and the currency of each billing account in it.
+    Returns its cost (None for a family without money), the currency of each billing account in it, and its
+    number of rows in the period.
     """
     detected, family = source.detected, source.detected.family
-    checks = [(plan, plan.check) for plan in detected.columns if plan.check]
-    selects = [f"sum({detected.plan(family.cost_column).expression})"] + [
-        f"min(CASE WHEN {check} THEN {source.row_expr} END)" for _, check in checks
+    checks = [(plan, plan.check, False) for plan in detected.columns if plan.check]
+    checks += [(plan, f"({plan.expression}) IS NULL", True) for plan in detected.columns if plan.not_empty]
+    cost_sql = f"sum({detected.plan(family.cost_column).expression})" if family.cost_column else "NULL"
+    selects = [cost_sql, "count(*)"] + [
+        f"min(CASE WHEN {check} THEN {source.row_expr} END)" for _, check, _ in checks
     ]
     in_period = f"{_period_expr(detected)} = DATE {lit(str(period))}"
     try:
         result = con.execute(f"SELECT {', '.join(selects)} FROM {source.relation} WHERE {in_period}").fetchone()
     except duckdb.Error as exc:
         raise _reader_error(detected.path, exc) from exc
-    cost, firsts = result[0], result[1:]
-    for (plan, check), first in zip(checks, firsts):
+    cost, rows, firsts = result[0], result[1], result[2:]
+    for (plan, _check, empty), first in zip(checks, firsts):
+        if first is not None and empty:
+            raise BadFileError(
+                detected.path,
+                "an empty value: every row needs one in this column",
+                column=plan.source or plan.raw_name,
+                **{source.position: first},
+            )
         if first is not None:
             value = con.execute(
                 f"SELECT CAST({q(plan.physical) if plan.physical else 'NULL'} AS VARCHAR) FROM {source.relation} "
                 f"WHERE {source.row_expr} = {first} LIMIT 1"
             ).fetchone()
             shown = repr(value[0]) if value else "a value"
-            kind = {"TIMESTAMP": "date"}.get(plan.raw_type, plan.raw_type.split("(")[0].lower())
+            kind = plan.expected or {"TIMESTAMP": "date"}.get(plan.raw_type, plan.raw_type.split("(")[0].lower())
             raise BadFileError(
                 detected.path,
                 f"{shown} is not a valid {kind}",
@@ -571,7 +608,7 @@ def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> 
                 **{source.position: first},
             )
     names = {p.raw_name for p in detected.columns}
-    if family.currency_column in names and family.account_column in names:
+    if family.currency_column and family.currency_column in names and family.account_column in names:
         currency = detected.plan(family.currency_column).expression
         account = detected.plan(family.account_column).expression
         # One pass over the file: each account's currencies (more than one rejects the file).
@@ -601,7 +638,7 @@ def _validate(con: duckdb.DuckDBPyConnection, source: _Source, period: date) -> 
         currencies = {acct: found[0] for acct, found in per_account if acct is not None and found}
     else:
         currencies = {}
-    return Decimal(cost or 0), currencies
+    return (Decimal(cost or 0) if family.cost_column else None), currencies, rows
 
 
 def _check_currencies_across_files(
@@ -643,13 +680,17 @@ def load_period(
     force: bool = False,
     prune: bool = False,
     log: Log = _quiet,
+    warn: Log | None = None,
 ) -> PeriodLoad:
     """Replace one billing period of one source family with what the landing folder holds for it.
 
     Does nothing when the ledger already matches the landing folder (unless ``force``). Raises
     ``PeriodBlockedError`` when a file of the period is rejected; the period's rows are then unchanged.
     A period whose files are all gone from the landing folder keeps its rows (``PeriodBlockedError``)
-    unless ``prune``, and a closed period keeps them even then.
+    unless ``prune``, and a closed period keeps them even then. A reload whose files hold no rows for a
+    period that has rows is refused the same way: only ``prune`` empties a period. Replacing the rows of a
+    closed period (``meta.period_closes``) is recorded in ``meta.period_restatements`` and reported through
+    ``warn`` (default: ``log``, prefixed ``warning:``).
     """
     started = time.monotonic()
     family = FAMILIES[family_name]
@@ -666,7 +707,7 @@ def load_period(
     elif not (state.needs_load or force):
         return PeriodLoad(family_name, period, replaced=False, files=sorted(p for p, _ in state.loaded))
 
-    staged: list[tuple[_Source, str, Decimal, int, dict[str, str]]] = []
+    staged: list[tuple[_Source, str, Decimal | None, int, dict[str, str]]] = []
     try:
         for path, checksum in sorted(state.wanted):
             file_path = Path(path)
@@ -679,7 +720,7 @@ def load_period(
                 detected = detect(con, file_path)
                 source = _open(con, detected, materialize=True)
                 try:
-                    cost, currencies = _validate(con, source, period)
+                    cost, currencies, _rows = _validate(con, source, period)
                 except BadFileError:
                     if source.temp_table:
                         con.execute(f"DROP TABLE IF EXISTS {source.temp_table}")
@@ -695,7 +736,10 @@ def load_period(
         except BadFileError as exc:
             _reject(con, str(exc.path), exc.describe())
             raise PeriodBlockedError(f"{family.description} {period:%Y-%m} kept as it was: {exc.describe()}") from exc
-        result = _replace(con, family, period, [item[:4] for item in staged], run_id, log)
+        result = _replace(
+            con, family, period, [item[:4] for item in staged], run_id, log,
+            allow_empty=prune, warn=warn or (lambda message: log(f"warning: {message}")),
+        )  # fmt: skip
     finally:
         for source, *_ in staged:
             if source.temp_table:
@@ -713,11 +757,19 @@ def _replace(
     con: duckdb.DuckDBPyConnection,
     family: SourceFamily,
     period: date,
-    staged: list[tuple[_Source, str, Decimal, int]],
+    staged: list[tuple[_Source, str, Decimal | None, int]],
     run_id: str | None,
     log: Log,
+    *,
+    allow_empty: bool,
+    warn: Log,
 ) -> PeriodLoad:
-    result = PeriodLoad(family.name, period, replaced=True)
+    """Delete the period's rows and insert the staged files' rows, in one transaction.
+
+    Refused (``PeriodBlockedError``, nothing changed) when the period has rows and the files bring none, unless
+    ``allow_empty`` (a prune). A closed period's replacement is recorded in ``meta.period_restatements``.
+    """
+    result = PeriodLoad(family.name, period, replaced=True, billed_cost=Decimal(0) if family.cost_column else None)
     loaded_at = _now()
     # Rows carry their file position in _source_row, so the raw table need not keep insertion order. Letting
     # DuckDB write parquet rows in any order loads a 1M-row CUR 2.0 month ~20% faster (bench/bench_ingest.py);
@@ -735,6 +787,15 @@ def _replace(
                     con.execute(f"ALTER TABLE {family.raw_table} ADD COLUMN {q(plan.raw_name)} {plan.raw_type}")
                     existing[plan.raw_name] = plan.raw_type
                     spelled[plan.raw_name.lower()] = plan.raw_name
+        close_version = con.execute(
+            "SELECT max(close_version) FROM meta.period_closes WHERE billing_period = ?", [period]
+        ).fetchone()[0]
+        previous_cost = None
+        if close_version is not None and family.cost_column:
+            previous_cost = con.execute(
+                f"SELECT coalesce(sum({q(family.cost_column)}), 0) FROM {family.raw_table} WHERE _billing_period = ?",
+                [period],
+            ).fetchone()[0]
         result.replaced_rows = con.execute(
             f"DELETE FROM {family.raw_table} WHERE _billing_period = ?", [period]
         ).fetchone()[0]
@@ -769,14 +830,33 @@ def _replace(
             )
             result.files.append(path)
             result.rows += rows
-            result.billed_cost += cost
+            if cost is not None and result.billed_cost is not None:
+                result.billed_cost += cost
             log(f"{family.name} {period:%Y-%m}: {rows:,} rows from {detected.path.name}")
+        if result.rows == 0 and result.replaced_rows > 0 and not allow_empty:
+            raise PeriodBlockedError(
+                f"{family.description} {period:%Y-%m} kept as it was ({result.replaced_rows:,} rows): its files "
+                "hold no rows for it, and a reload never empties a period; if its rows should go, remove its "
+                "files and run 'tfm ingest --prune'"
+            )
+        if close_version is not None:
+            con.execute(
+                "INSERT INTO meta.period_restatements VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [period, family.name, loaded_at, result.replaced_rows, previous_cost, result.rows, result.billed_cost,
+                 close_version],
+            )  # fmt: skip
+            result.restated_close_version = close_version
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
         con.execute("RESET preserve_insertion_order")  # CSV staging tables rely on it for their line numbers
+    if result.restated_close_version is not None:
+        warn(
+            f"{family.description}: period {period:%Y-%m} was closed (version {result.restated_close_version}) and is restated by the "
+            "provider: the closed numbers stay until it is re-closed"
+        )
     return result
 
 
@@ -800,6 +880,7 @@ def load_pending(
     run_id: str | None = None,
     prune: bool = False,
     log: Log = _quiet,
+    warn: Log | None = None,
 ) -> tuple[list[PeriodLoad], list[str]]:
     """Load every period that needs it (optionally one period); return the loads and the problems.
 
@@ -823,7 +904,7 @@ def load_pending(
             continue
         if state.needs_load:
             try:
-                loads.append(load_period(con, state.family, state.period, run_id=run_id, log=log))
+                loads.append(load_period(con, state.family, state.period, run_id=run_id, log=log, warn=warn))
             except PeriodBlockedError as exc:
                 problems.append(str(exc))
     return loads, problems

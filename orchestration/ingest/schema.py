@@ -1,13 +1,15 @@
-"""Column dictionaries of the billing formats tfm reads.
+"""Column dictionaries of the billing formats and business inputs tfm reads.
 
 The AWS names are the snake_case names of the CUR 2.0 data dictionary (AWS Data Exports); legacy CUR
 headers map onto them with AWS's own Athena rule (see ``snake_case_cur_header``). The FOCUS columns are
-those of FOCUS 1.0, 1.1 and 1.2, with the specification's data types.
+those of FOCUS 1.0, 1.1 and 1.2, with the specification's data types. The business inputs (invoices, unit
+drivers, SLIs, incidents) are tfm's own small formats, listed at the end.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # Numeric CUR columns (``double`` in CUR 2.0). tfm stores them as exact DECIMAL.
 CUR_NUMERIC_COLUMNS = frozenset(
@@ -260,3 +262,80 @@ def focus_column_type(name: str) -> str:
     if name in FOCUS_DATETIME_COLUMNS:
         return "TIMESTAMP"
     return "VARCHAR"
+
+
+# --- business inputs -------------------------------------------------------------------------------
+# What a company delivers beside its bills: invoices, business volumes, SLIs and incidents. Each is
+# recognised by its columns (``shape``), and each row belongs to the month of its ``period_column``.
+# Column kinds: VARCHAR (text, ids), BIGINT (a whole count: ``12.5`` or ``1,000`` is rejected), DATE
+# (``YYYY-MM-DD``), MONTH (``YYYY-MM``, stored as the month's first day), TIMESTAMP (UTC) and MONEY.
+
+MONTH_KIND = "MONTH"
+
+
+@dataclass(frozen=True)
+class BusinessInput:
+    name: str
+    description: str
+    period_column: str
+    columns: tuple[tuple[str, str], ...]  # (name, kind): the shape's columns, then optional ones
+    shape: frozenset[str]  # the columns a file must have, and is recognised by
+    not_empty: frozenset[str]  # columns a row must fill (a row without them cannot be used)
+    cost_column: str | None = None  # money reported back per period (the invoices' total)
+
+
+BUSINESS_INPUTS: dict[str, BusinessInput] = {
+    b.name: b
+    for b in (
+        BusinessInput(
+            "invoices",
+            "Invoices",
+            period_column="billing_period",
+            columns=(
+                ("billing_account_id", "VARCHAR"), ("billing_period", MONTH_KIND), ("invoice_id", "VARCHAR"),
+                ("currency", "VARCHAR"), ("total", MONEY_TYPE), ("provider", "VARCHAR"), ("issued_at", "TIMESTAMP"),
+            ),
+            shape=frozenset({"billing_account_id", "billing_period", "invoice_id", "currency", "total"}),
+            not_empty=frozenset({"billing_account_id", "billing_period", "invoice_id", "currency", "total"}),
+            cost_column="total",
+        ),
+        BusinessInput(
+            "unit_drivers",
+            "Unit drivers (business volumes)",
+            period_column="date",
+            columns=(
+                ("date", "DATE"), ("product", "VARCHAR"), ("requests", "BIGINT"), ("transactions", "BIGINT"),
+                ("active_customers", "BIGINT"),
+            ),
+            shape=frozenset({"date", "product", "requests", "transactions", "active_customers"}),
+            not_empty=frozenset({"date", "product", "requests", "transactions", "active_customers"}),
+        ),
+        BusinessInput(
+            "sli_daily",
+            "SLIs (daily good and total events)",
+            period_column="date",
+            columns=(
+                ("date", "DATE"), ("service", "VARCHAR"), ("sli_name", "VARCHAR"), ("good_events", "BIGINT"),
+                ("total_events", "BIGINT"),
+            ),
+            shape=frozenset({"date", "service", "sli_name", "good_events", "total_events"}),
+            not_empty=frozenset({"date", "service", "sli_name", "good_events", "total_events"}),
+        ),
+        BusinessInput(
+            "incidents",
+            "Incidents",
+            period_column="started_at",
+            columns=(
+                ("incident_id", "VARCHAR"), ("started_at", "TIMESTAMP"), ("ended_at", "TIMESTAMP"),
+                ("affected_service", "VARCHAR"), ("severity", "VARCHAR"), ("summary", "VARCHAR"),
+            ),
+            shape=frozenset({"incident_id", "started_at", "ended_at", "affected_service", "severity", "summary"}),
+            not_empty=frozenset({"incident_id", "started_at", "ended_at", "affected_service"}),
+        ),
+    )
+}  # fmt: skip
+
+
+def business_column_type(kind: str) -> str:
+    """The DuckDB type a business column of a kind is stored as (a month is the DATE of its first day)."""
+    return "DATE" if kind == MONTH_KIND else kind

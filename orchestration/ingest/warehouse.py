@@ -60,6 +60,18 @@ CREATE TABLE IF NOT EXISTS meta.period_closes (
     closed_at TIMESTAMP NOT NULL,
     closed_by VARCHAR
 );
+-- A closed period whose rows ingest replaced: one row per (source family, load). The closed numbers stay as
+-- the close recorded them until the period is closed again.
+CREATE TABLE IF NOT EXISTS meta.period_restatements (
+    billing_period DATE NOT NULL,
+    source_family VARCHAR NOT NULL,
+    restated_at TIMESTAMP NOT NULL,
+    previous_rows BIGINT NOT NULL,
+    previous_billed_cost DECIMAL(38, 18),   -- NULL for a family without money (unit drivers, SLIs, incidents)
+    new_rows BIGINT NOT NULL,
+    new_billed_cost DECIMAL(38, 18),
+    close_version INTEGER NOT NULL          -- the period's latest close version at the time
+);
 -- One row per load of a (source family, billing period): the audit trail of replacements.
 CREATE TABLE IF NOT EXISTS meta.period_loads (
     source_family VARCHAR NOT NULL,
