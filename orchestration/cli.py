@@ -520,14 +520,22 @@ def _copy_samples(settings: Settings) -> None:
         shutil.copy2(source, destination)
 
 
+# The demo company's business inputs that the generator does not write: its incidents, written by hand to line
+# up with the generated quarter's reliability dips. They land beside the generator's own business files.
+DEMO_BUSINESS_DIR = Path(__file__).resolve().parent / "demo" / "business"
+
+
 def _generate_demo_cur2(settings: Settings) -> None:
-    """A generated CUR 2.0 quarter (no real CUR 2.0 sample is public); business inputs stay outside landing."""
+    """A generated CUR 2.0 quarter (no real CUR 2.0 sample is public) and the same company's business inputs
+    (the generator's invoices, unit drivers and SLIs, and the bundled incidents), landed in
+    ``generated-cur2/`` with the business files under ``generated-cur2/business/``."""
     from orchestration.generator import GeneratorConfig
     from orchestration.generator import generate as run_generator
 
     out = settings.home / "generated" / "cur2"
     landing_target = settings.landing / "generated-cur2"
-    if landing_target.exists():
+    business_target = landing_target / "business"
+    if business_target.exists():
         return
     _say("generating a CUR 2.0 quarter (synthetic, seed 42)")
     if out.exists():
@@ -535,9 +543,13 @@ def _generate_demo_cur2(settings: Settings) -> None:
     summary = run_generator(GeneratorConfig(out=out, **DEMO_GENERATED), progress=_progress_printer())
     click.echo("", err=True)
     exports = {Path(f).relative_to(out).parts[0] for f in summary.data_files + summary.manifest_files}
-    landing_target.mkdir(parents=True)
+    landing_target.mkdir(parents=True, exist_ok=True)
     for export in exports:
-        shutil.move(str(out / export), str(landing_target / export))
+        if not (landing_target / export).exists():  # an earlier demo landed the bills without business inputs
+            shutil.move(str(out / export), str(landing_target / export))
+    for source in sorted(p for p in DEMO_BUSINESS_DIR.iterdir() if p.is_file()):
+        shutil.copy2(source, out / "business" / source.name)
+    shutil.move(str(out / "business"), str(business_target))  # last: a landed business folder is complete
 
 
 def _summary(settings: Settings) -> None:

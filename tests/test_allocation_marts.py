@@ -2,8 +2,9 @@
 incident costs, the FinOps KPIs, and the Python models' forecasts and anomalies) built end to end through Dagster on a generated CUR 2.0 quarter (the
 demo's: seed 42, 20,000 rows a month, which the bundled seeds describe) and three real samples: the legacy
 CUR CSV and the FOCUS 1.0 sample (billing accounts no team owns) and the Athena CUR of November 2018
-(reserved instances). Every figure is recomputed here, in Python, from the seed files, the raw sample or the
-FOCUS charges, and compared with the marts."""
+(reserved instances), with the business inputs `tfm demo` lands beside the quarter (the generator's invoices,
+unit drivers and SLIs, and the bundled incidents). Every figure is recomputed here, in Python, from the seed
+files, the landed business files, the raw sample or the FOCUS charges, and compared with the marts."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from orchestration.settings import REPO_ROOT
 from tests.conftest import ATHENA_NOV, built_warehouse, query
 
 SEEDS = REPO_ROOT / "seeds"
+BUSINESS_INPUTS = ("invoices", "unit_drivers", "sli_daily", "incidents")
 CENT = Decimal("0.01")
 
 
@@ -40,9 +42,18 @@ def built(tmp_path_factory):
         yield settings, home / "generated" / "cur2"
 
 
-def seed(name: str) -> list[dict[str, str | None]]:
-    with open(SEEDS / f"{name}.csv", newline="", encoding="utf-8") as fh:
+def read_csv(path) -> list[dict[str, str | None]]:
+    with open(path, newline="", encoding="utf-8") as fh:
         return [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def seed(name: str) -> list[dict[str, str | None]]:
+    return read_csv(SEEDS / f"{name}.csv")
+
+
+def business(settings, name: str) -> list[dict[str, str | None]]:
+    """A business input as the demo landed it (landing/generated-cur2/business/<name>.csv)."""
+    return read_csv(settings.landing / "generated-cur2" / "business" / f"{name}.csv")
 
 
 def valid(row, day: date) -> bool:
@@ -72,8 +83,8 @@ def owner(ownership: list[dict], day: date, billing_account, sub_account, tags) 
 
 
 def allocate(settings, period: date) -> tuple[dict[str, list[Fraction]], Fraction, Fraction]:
-    """Spend per team of one billing period, [effective, billed], recomputed from the seeds and the FOCUS
-    charges; plus the period's unallocated and total effective cost."""
+    """Spend per team of one billing period, [effective, billed], recomputed from the seeds, the landed unit
+    drivers and the FOCUS charges; plus the period's unallocated and total effective cost."""
     teams = {r["team"]: r for r in seed("teams")}
     products = {r["product"]: r for r in seed("products")}
     ownership = ownership_rows()
@@ -81,7 +92,7 @@ def allocate(settings, period: date) -> tuple[dict[str, list[Fraction]], Fractio
     targets = defaultdict(dict)
     for r in seed("allocation_rule_targets"):
         targets[r["rule_id"]][r["team"]] = Fraction(r["percent"])
-    drivers = seed("unit_drivers")
+    drivers = business(settings, "unit_drivers")
     charges = query(settings, """
         SELECT CAST(ChargePeriodStart AS DATE), BillingAccountId, SubAccountId, ServiceName, ServiceCategory,
                ChargeCategory, x_tags, x_product, EffectiveCost, BilledCost
@@ -163,10 +174,43 @@ def cents(value) -> Decimal:
     return Decimal(value.numerator) / Decimal(value.denominator) if isinstance(value, Fraction) else Decimal(value)
 
 
-def test_the_generated_quarter_is_the_one_the_seeds_describe(built):
-    _, generated = built
-    for name in ("unit_drivers", "sli_daily", "invoices"):
-        assert (generated / "business" / f"{name}.csv").read_bytes() == (SEEDS / f"{name}.csv").read_bytes(), name
+def test_the_demo_lands_its_business_inputs_and_staging_reads_them_exactly(built):
+    """The business inputs are data, not seeds: the demo lands them beside the bills and ingest loads them."""
+    from orchestration.cli import DEMO_BUSINESS_DIR
+
+    settings, generated = built
+    landed = settings.landing / "generated-cur2" / "business"
+    assert sorted(p.name for p in landed.iterdir()) == sorted(f"{name}.csv" for name in BUSINESS_INPUTS)
+    assert (landed / "incidents.csv").read_bytes() == (DEMO_BUSINESS_DIR / "incidents.csv").read_bytes()
+    assert not any((SEEDS / f"{name}.csv").exists() for name in BUSINESS_INPUTS)
+    for name in BUSINESS_INPUTS:
+        ledger = query(settings, "SELECT DISTINCT path FROM meta.file_ledger WHERE source_family = ?", (name,))
+        assert ledger == [(str((landed / f"{name}.csv").resolve()),)], name
+    drivers = business(settings, "unit_drivers")
+    assert query(settings, """
+        SELECT count(*), sum(requests), sum(transactions), sum(active_customers) FROM staging.stg_business__unit_drivers
+    """) == [(len(drivers), *(sum(int(r[c]) for r in drivers) for c in ("requests", "transactions", "active_customers")))]
+    slis = business(settings, "sli_daily")
+    assert query(settings, "SELECT count(*), sum(good_events), sum(total_events) FROM staging.stg_business__sli_daily") == [
+        (len(slis), sum(int(r["good_events"]) for r in slis), sum(int(r["total_events"]) for r in slis))]
+    invoices = {r["invoice_id"]: (r["billing_account_id"], date.fromisoformat(r["billing_period"] + "-01"),
+                                  r["currency"], Decimal(r["total"])) for r in business(settings, "invoices")}
+    assert len(invoices) == 3
+    assert {r[0]: tuple(r[1:]) for r in query(settings, """
+        SELECT invoice_id, billing_account_id, billing_period_start, currency, invoice_total
+        FROM staging.stg_business__invoices
+    """)} == invoices
+    # The invoices are the generator's sum of the billed cost it wrote, which FOCUS BilledCost reproduces.
+    billed = {(a, p): t for a, p, t in query(settings, """
+        SELECT BillingAccountId, CAST(BillingPeriodStart AS DATE), sum(BilledCost) FROM marts.fct_focus_charges
+        WHERE x_source_family = 'aws_cur2' GROUP BY ALL
+    """)}
+    assert billed.keys() == {(a, p) for a, p, _, _ in invoices.values()}
+    for account, period, _, total in invoices.values():
+        assert abs(billed[(account, period)] - total) <= CENT / 2, (account, period)
+    incidents = business(settings, "incidents")
+    assert [r[0] for r in query(settings, "SELECT incident_id FROM staging.stg_business__incidents ORDER BY 1")] == sorted(
+        r["incident_id"] for r in incidents)
     with open(generated / "reference" / "accounts.csv", newline="", encoding="utf-8") as fh:
         accounts = {r["account_id"] for r in csv.DictReader(fh)}
     owned = {r["match_value"] for r in seed("ownership") if r["match_type"] == "account"}
@@ -390,7 +434,7 @@ def test_cost_per_transaction_counts_each_product_day_for_the_team_that_owned_it
     settings, _ = built
     costs = product_costs(settings)
     expected: dict[tuple[date, str | None], list] = defaultdict(lambda: [Decimal(0), 0])
-    for row in seed("unit_drivers"):
+    for row in business(settings, "unit_drivers"):
         day = date.fromisoformat(row["date"])
         cost = costs.get((day, row["product"]), Decimal(0))
         for team in (None, product_owner(day, row["product"])):
@@ -435,11 +479,11 @@ def test_budget_burn_kpis_match_the_seed_budgets(built, period):
         float(100 * (cents(total) - organization_budget) / organization_budget), rel=1e-9)
 
 
-def test_cost_per_slo_matches_the_sli_seed(built):
+def test_cost_per_slo_matches_the_landed_slis(built):
     settings, _ = built
     targets = {(r["service"], r["sli_name"]): Fraction(r["target"]) for r in seed("slo_definitions")}
     months: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for row in seed("sli_daily"):
+    for row in business(settings, "sli_daily"):
         key = (month_of(date.fromisoformat(row["date"])), row["service"], row["sli_name"])
         months[key][0] += int(row["good_events"])
         months[key][1] += int(row["total_events"])
@@ -496,7 +540,7 @@ def test_incident_costs_follow_a_same_weekday_baseline_and_find_the_injected_spi
         if product:
             usage[(day, product)] += cost
     first_day = {p: min(d for d, q in usage if q == p) for p in products if any(q == p for _, q in usage)}
-    incidents = seed("incidents")
+    incidents = business(settings, "incidents")
     incident_days = defaultdict(set)
     spans = {}
     for incident in incidents:

@@ -2,7 +2,7 @@
     Which team owns each product on each day, for the marts that attribute a product's business volumes,
     SLIs and incidents to a team: the product's tag ownership row valid that day (seed ownership, match_key
     'product', first by macro ownership_precedence), else the product's owning_team (seed products).
-    The days cover the whole months the business seeds mention (unit drivers, SLIs, incidents). The driver
+    The days cover the whole months the business inputs mention (unit drivers, SLIs, incidents). The driver
     split of shared pools (int_shared_pools_split) reads it too.
 #}
 with
@@ -28,13 +28,13 @@ ownership as (
 
 business_dates as (
 
-    select cast(date as date) as business_date from {{ ref('unit_drivers') }}
+    select cast(date as date) as business_date from {{ ref('stg_business__unit_drivers') }}
     union all
-    select cast(date as date) from {{ ref('sli_daily') }}
+    select cast(date as date) from {{ ref('stg_business__sli_daily') }}
     union all
-    select cast(started_at as date) from {{ ref('incidents') }}
+    select cast(started_at as date) from {{ ref('stg_business__incidents') }}
     union all
-    select cast(ended_at as date) from {{ ref('incidents') }}
+    select cast(ended_at as date) from {{ ref('stg_business__incidents') }}
 
 ),
 

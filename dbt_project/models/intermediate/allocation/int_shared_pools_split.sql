@@ -65,7 +65,7 @@ product_owners as (
 
 unit_drivers as (
 
-    select * from {{ ref('unit_drivers') }}
+    select * from {{ ref('stg_business__unit_drivers') }}
 
 ),
 

@@ -1,6 +1,6 @@
 {#
     Unit economics per product, per day and per billing month: cost per unit = (direct + allocated shared
-    effective cost) / driver volume, for three drivers (seed unit_drivers): requests, transactions and active
+    effective cost) / driver volume, for three drivers (stg_business__unit_drivers): requests, transactions and active
     customers. A period with zero (or no) volume yields NULL, never a division error.
 
     - period_grain 'day': the product's cost on usage_date, over that day's volumes;
@@ -19,7 +19,7 @@ allocation as (
 
 drivers as (
 
-    select * from {{ ref('unit_drivers') }}
+    select * from {{ ref('stg_business__unit_drivers') }}
 
 ),
 

@@ -3,7 +3,7 @@
 
     - effective_cost: the product's effective cost of the month, direct + allocated shared (fct_cost_allocation,
       by usage date);
-    - attainment = good_events / total_events over the month's SLI days (seed sli_daily); slo_met when
+    - attainment = good_events / total_events over the month's SLI days (stg_business__sli_daily); slo_met when
       attainment >= target (seed slo_definitions); nines = -log10(1 - ratio), NULL at 100%;
     - error budget: allowed bad events = (1 - target) x total_events; remaining = allowed - bad, and as a
       percentage of the allowed (negative once the budget is overspent);
@@ -33,7 +33,7 @@ slo_definitions as (
 
 sli_daily as (
 
-    select * from {{ ref('sli_daily') }}
+    select * from {{ ref('stg_business__sli_daily') }}
 
 ),
 

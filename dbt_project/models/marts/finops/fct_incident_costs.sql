@@ -1,6 +1,6 @@
 {#
     What each incident cost: the affected service's spend during the incident above what it was expected to
-    spend (seed incidents; a service is a product).
+    spend (stg_business__incidents; a service is a product).
 
     - incident days: the UTC dates from started_at to ended_at, whole days, since billing data is daily;
     - actual_cost: the service's own usage cost on the incident days (int_product_daily_usage_cost: Usage
@@ -17,7 +17,7 @@ with
 
 incidents as (
 
-    select * from {{ ref('incidents') }}
+    select * from {{ ref('stg_business__incidents') }}
 
 ),
 

@@ -1,0 +1,33 @@
+{#
+    Operational incidents (raw.incidents), renamed and cast; times are UTC.
+#}
+with
+
+source as (
+
+    select * from {{ source('business', 'incidents') }}
+
+),
+
+renamed as (
+
+    select
+        {{ cast_text('incident_id') }} as incident_id,
+        cast(started_at as timestamp) as started_at,
+        cast(ended_at as timestamp) as ended_at,
+        {{ cast_text('affected_service') }} as affected_service,
+        {{ cast_text('severity') }} as severity,
+        {{ cast_text('summary') }} as summary,
+
+        -- lineage
+        cast(_source_file as varchar) as source_file,
+        cast(_file_checksum as varchar) as file_checksum,
+        cast(_source_row as bigint) as source_row,
+        cast(_billing_period as date) as billing_period,
+        cast(_ingested_at as timestamp) as ingested_at
+
+    from source
+
+)
+
+select * from renamed
