@@ -137,6 +137,7 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
     import dagster as dg
 
     from orchestration.defs.ingest import billing_months, partition_key, raw_asset_key, raw_assets
+    from orchestration.defs.quality import raw_quality_checks
     from orchestration.defs.resources import TfmWarehouse
     from orchestration.ingest.errors import LandingFolderError
     from orchestration.ingest.loader import period_states, scan_landing
@@ -178,7 +179,7 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
         _say(f"[{index}/{len(todo)}] loading {key[:7]}: {', '.join(sorted(families))}")
         started = time.monotonic()
         result = dg.materialize(
-            raw_assets,
+            [*raw_assets, *raw_quality_checks],
             selection=[raw_asset_key(f) for f in families],
             partition_key=key,
             instance=instance,
@@ -189,8 +190,11 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
         )
         if not result.success:
             for event in result.get_step_failure_events():
+                if event.step_key.startswith(QUALITY_STEP_PREFIX):
+                    continue  # reported with the check's own result, below
                 error = event.step_failure_data.error
                 problems.append(error.message.strip().splitlines()[0] if error else f"{key[:7]} failed")
+        problems += _quality_problems(result, settings)
         _say(f"      done in {time.monotonic() - started:.1f}s (run {result.run_id[:8]})")
     problems += _orphaned_periods(settings, period, prune=prune)
     # Rejected files and blocked periods stay visible on every run until they are fixed.
@@ -280,11 +284,15 @@ def _report(problems: list[str]) -> None:
 # --- build --------------------------------------------------------------------------------------------
 
 
-def run_build(settings: Settings, select: str | None = None) -> list[str]:
-    """Run the dbt project (dbt build: models and their tests) through Dagster.
+def run_build(
+    settings: Settings, select: str | None = None, *, close: list[date] | None = None, closed_by: str | None = None
+) -> list[str]:
+    """Run the dbt project (dbt build: models and their tests) and the Python models through Dagster.
 
-    Waits first for any other process holding the warehouse (dbt must have it to itself for the whole build),
-    and fails the runs left in progress by killed tfm processes.
+    A whole build ends by publishing the warehouse (``published_warehouse``), or, with ``close``, by closing
+    those billing periods (``period_close``); a ``select``ed build publishes nothing. Waits first for any other
+    process holding the warehouse (dbt must have it to itself for the whole build), and fails the runs left in
+    progress by killed tfm processes.
     """
     import dagster as dg
 
@@ -296,36 +304,94 @@ def run_build(settings: Settings, select: str | None = None) -> list[str]:
 
     from dagster_dbt import build_dbt_asset_selection
 
+    from orchestration.defs.close import PERIOD_CLOSE, PUBLISHED, close_assets
     from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
     from orchestration.defs.predictions import prediction_assets
+    from orchestration.defs.quality import checks_for, mart_quality_checks
     from orchestration.defs.resources import TfmWarehouse
 
     # The whole build runs the Python models between the marts they read and the marts that publish them
-    # (Dagster splits the dbt step around them); a --select builds only the dbt models it names.
+    # (Dagster splits the dbt step around them), then publishes or closes; a --select builds only the dbt
+    # models it names, and publishes nothing (the published marts must agree with each other).
     selection = build_dbt_asset_selection([tfm_dbt_models], dbt_select=select or "fqn:*")
+    run_config = dict(RUN_CONFIG)
     if select is None:
         selection = selection | dg.AssetSelection.assets(*prediction_assets)
+        if close:
+            selection = selection | dg.AssetSelection.assets(PERIOD_CLOSE)
+            periods = [f"{p:%Y-%m}" for p in close]
+            run_config["ops"] = {"period_close": {"config": {"periods": periods, "closed_by": closed_by or "tfm"}}}
+        else:
+            selection = selection | dg.AssetSelection.assets(PUBLISHED)
+    build_assets = [tfm_dbt_models, *prediction_assets, *close_assets]
     resources = {"dbt": dbt_resource(), "warehouse": TfmWarehouse.from_settings(settings)}
+    # The Great Expectations checks of the marts built run after the dbt step that builds them.
+    selection = selection | checks_for(selection, build_assets, resources)
     # Right before dbt starts: no build begins while a reader or a writer holds the file (dbt itself waits
     # too, should one open it in the seconds dbt takes to start).
     connect(settings.warehouse, log=_say).close()
     _say(f"building dbt models ({select or 'all'})")
     started = time.monotonic()
     result = dg.materialize(
-        [tfm_dbt_models, *prediction_assets],
+        [*build_assets, *mart_quality_checks],
         selection=selection,
         instance=instance,
         resources=resources,
         raise_on_error=False,
         tags={"tfm/trigger": "cli", **process_tags()},
-        run_config=RUN_CONFIG,
+        run_config=run_config,
     )
     problems = []
     if not result.success:
         for event in result.get_step_failure_events():
+            if event.step_key.startswith(QUALITY_STEP_PREFIX):
+                continue  # reported with the check's own result, below
             error = event.step_failure_data.error
-            problems.extend(_dbt_problems(error.message if error else ""))
-    _say(f"build {'succeeded' if result.success else 'failed'} in {time.monotonic() - started:.1f}s")
+            if event.step_key == "period_close" and error is not None:
+                problems.extend(_close_failures(error.message))
+            else:
+                problems.extend(_dbt_problems(error.message if error else ""))
+    what = "close" if close else "build"
+    problems += _quality_problems(result, settings)
+    _say(f"{what} {'succeeded' if result.success else 'failed'} in {time.monotonic() - started:.1f}s")
+    if result.success and select is None and not close:
+        _say(f"published {settings.published} (what tfm sql reads)")
+    elif select is not None and result.success:
+        _say("a --select build publishes nothing: tfm sql reads the last whole build (tfm sql --live: this one)")
+    return problems
+
+
+def _close_failures(message: str) -> list[str]:
+    """The close's own summary lines from the Failure Dagster reports (one per period not closed)."""
+    import re
+
+    text = message.strip()
+    text = re.sub(r"^dagster\._core\.definitions\.events\.Failure:\s*", "", text)
+    first = text.splitlines()[0] if text else "the close failed"
+    return [part.strip() for part in first.split(" | ") if part.strip()]
+
+
+# Step keys of the Great Expectations checks (orchestration.defs.quality): their failures are reported from
+# the checks' results, which say what failed.
+QUALITY_STEP_PREFIX = "gx_"
+
+
+def _quality_problems(result, settings: Settings) -> list[str]:
+    """The Great Expectations checks that failed in a run: a blocking one is a problem, another a warning."""
+    import dagster as dg
+
+    problems = []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed or not evaluation.check_name.startswith(QUALITY_STEP_PREFIX):
+            continue
+        summary = evaluation.metadata.get("result")
+        text = str(summary.value) if summary is not None else "failed"
+        text = text if len(text) <= 400 else text[:397] + "..."
+        line = f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}: {text}"
+        if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            problems.append(f"quality check failed: {line}; see {settings.data_docs / 'index.html'}")
+        else:
+            _say(f"warning: quality check {line}")
     return problems
 
 
@@ -375,6 +441,66 @@ def build(select: str | None) -> None:
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' (or 'tfm demo') first")
     _report(run_build(settings, select))
+
+
+# --- close --------------------------------------------------------------------------------------------
+
+
+@main.command(name="close")
+@click.option("--period", "periods", multiple=True, required=True, help="Billing period to close, YYYY-MM (repeatable).")
+@click.option("--by", "closed_by", help="Who closes it, recorded with the close version (default: the user).")
+def close_command(periods: tuple[str, ...], closed_by: str | None) -> None:
+    """Close billing periods for finance: build, check, and freeze each period's marts if every check passes.
+
+    \b
+    For each period, after a whole build (every dbt test and blocking check):
+      - checks: the period has ended; every landed file is loaded (none rejected or pending); every source
+        and account of the previous period is present; no day is missing; every invoice equals the period's
+        billed cost to the cent; allocation, showback and chargeback equal the FOCUS totals; unallocated
+        spend and tag coverage are within their thresholds; dbt tests and Great Expectations suites pass.
+        Severities (block, warn, off) and thresholds: seeds/close_policy.csv.
+      - if no blocking check fails: the period's marts are frozen as close version n+1 (earlier versions
+        are kept) and published; analysts read them as schema closed (closed.fct_showback_monthly, ...,
+        latest version of each closed period; every version in closed_versions; closed.period_status).
+      - otherwise nothing is frozen or published, and the command exits 1.
+    Either way a report (Markdown and HTML) is written to $TFM_HOME/close/YYYY-MM/. A provider restating a
+    closed period later does not change the closed numbers: closed.period_status and
+    $TFM_HOME/close/YYYY-MM/restated.md show the difference until the period is closed again.
+    """
+    import getpass
+
+    settings = _settings()
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' (or 'tfm demo') first")
+    parsed = sorted({_parse_period(p) for p in periods})
+    problems = run_build(settings, close=parsed, closed_by=closed_by or getpass.getuser())
+    if problems and not any("was not closed" in p for p in problems):
+        from orchestration.close import build_failure_report
+
+        for period in parsed:
+            outcome = build_failure_report(settings, period, problems)
+            problems.append(f"{period:%Y-%m} was not closed: the build failed; see {outcome.report_markdown}")
+    else:
+        _print_closes(settings, parsed)
+    _report(problems)
+
+
+def _print_closes(settings: Settings, periods: list[date]) -> None:
+    from orchestration.ingest.warehouse import connect
+
+    con = connect(settings.warehouse, read_only=True, log=_say)
+    try:
+        for period in periods:
+            row = con.execute(
+                "SELECT succeeded, close_version, warnings, report FROM meta.close_attempts WHERE billing_period = ? "
+                "ORDER BY attempted_at DESC LIMIT 1",
+                [period],
+            ).fetchone()
+            if row and row[0]:
+                warned = f", {row[2]} warning(s)" if row[2] else ""
+                _say(f"closed {period:%Y-%m} as version {row[1]}{warned}: {row[3]}")
+    finally:
+        con.close()
 
 
 # --- generate -----------------------------------------------------------------------------------------
@@ -447,11 +573,18 @@ def _progress_printer():
     help="Write the whole result to this file (not into the landing folder or $TFM_HOME).",
 )
 @click.option("--force", is_flag=True, help="With --out: overwrite an existing file.")
-def sql(query: str | None, max_rows: int, fmt: str | None, out: Path | None, force: bool) -> None:
-    """Run one read-only SELECT against the warehouse; print it, or export it with --out.
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Read the warehouse as it is now (waits while a command writes it) instead of the last published build.",
+)
+def sql(query: str | None, max_rows: int, fmt: str | None, out: Path | None, force: bool, live: bool) -> None:
+    """Run one read-only SELECT against the published warehouse; print it, or export it with --out.
 
     QUERY is one SELECT (DESCRIBE, SHOW, SUMMARIZE and PRAGMA show_tables too), or - to read it from stdin.
-    The warehouse is opened read-only without file, network or extension access.
+    It reads $TFM_HOME/published.duckdb: the last whole build whose every blocking check passed, never a
+    build in progress, without waiting for one. Closed periods are in schema closed. The file is opened
+    read-only without file, network or extension access.
     """
     import os
 
@@ -466,9 +599,17 @@ def sql(query: str | None, max_rows: int, fmt: str | None, out: Path | None, for
         ("the Dagster instance's folder", settings.dagster_home),
     ]
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() or os.environ.get("COLUMNS") else None
+    source = settings.warehouse if live else settings.published
+    if not source.exists():
+        if settings.warehouse.exists():
+            _fail(
+                f"nothing is published yet in {settings.home}: run 'tfm build' (tfm sql reads the last build whose "
+                "checks all passed), or add --live to read the warehouse as it is"
+            )
+        _fail(f"no warehouse at {settings.warehouse}; run 'tfm demo', or 'tfm ingest' and 'tfm build', first")
     try:
         run_sql(
-            settings.warehouse,
+            source,
             query or "",
             stdout=sys.stdout.buffer,
             log=_say,
@@ -507,6 +648,7 @@ def ui(port: int) -> None:
 
 # --- demo ---------------------------------------------------------------------------------------------
 
+DEMO_CLOSE = ("2026-01", "2026-02", "2026-03")
 DEMO_GENERATED = {"fmt": "cur2", "months": 3, "rows": 20_000, "seed": 42, "start": "2026-01", "file_format": "parquet"}
 
 
@@ -605,7 +747,13 @@ def demo() -> None:
     _generate_demo_cur2(settings)
     problems = run_ingest(settings)
     if not problems:
-        problems = run_build(settings)
+        # One build that ends in the close of the generated quarter, as finance would close it (the bundled
+        # samples are excerpts without invoices: their months cannot close).
+        closing = [_parse_period(p) for p in DEMO_CLOSE]
+        _say(f"the build ends by closing {', '.join(DEMO_CLOSE)} (tfm close)")
+        problems = run_build(settings, close=closing, closed_by="tfm demo")
+        if not problems:
+            _print_closes(settings, closing)
     _summary(settings)
     _say(f"demo finished in {time.monotonic() - started:.1f}s")
     _report(problems)

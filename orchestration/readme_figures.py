@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report the tables that differ; change nothing")
     args = parser.parse_args(argv)
-    con = connect_readonly(Settings.from_env().warehouse)
+    con = connect_readonly(Settings.from_env().published)
     try:
         text = README.read_text(encoding="utf-8")
         updated, changed = refresh(text, con)

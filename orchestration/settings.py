@@ -67,6 +67,26 @@ class Settings:
         return self.home / "dbt" / "target"
 
     @property
+    def published(self) -> Path:
+        """The last audited copy of the warehouse: what analysts read (``tfm sql``), replaced atomically."""
+        return self.home / "published.duckdb"
+
+    @property
+    def close_reports(self) -> Path:
+        """One folder per billing period with its close reports (Markdown and HTML)."""
+        return self.home / "close"
+
+    @property
+    def quality_dir(self) -> Path:
+        """Great Expectations' stores (``gx/``: suites, validation results) and its Data Docs site."""
+        return self.home / "quality"
+
+    @property
+    def data_docs(self) -> Path:
+        """The GX Data Docs: every suite's latest validation results as static HTML (``index.html``)."""
+        return self.quality_dir / "data_docs"
+
+    @property
     def log_file(self) -> Path:
         """Where tfm writes the full trace of a failure it reported in one line."""
         return self.home / "logs" / "tfm.log"

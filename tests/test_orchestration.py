@@ -121,7 +121,10 @@ def test_cli_reports_a_bad_file_and_exits_non_zero(tfm_home):
     result = CliRunner().invoke(main, ["ingest"])
     assert result.exit_code == 1
     assert f"error: rejected {bad.resolve()}: unknown file shape" in result.output
-    ok = CliRunner().invoke(main, ["sql", "SELECT count(*) AS n FROM raw.focus"])
+    # Nothing is built, so nothing is published: the loaded rows are read live.
+    unpublished = CliRunner().invoke(main, ["sql", "SELECT count(*) AS n FROM raw.focus"])
+    assert unpublished.exit_code == 1 and "nothing is published yet" in unpublished.output
+    ok = CliRunner().invoke(main, ["sql", "--live", "SELECT count(*) AS n FROM raw.focus"])
     assert ok.exit_code == 0 and "1000" in ok.output
     refused = CliRunner().invoke(main, ["sql", "DELETE FROM raw.focus"])
     assert refused.exit_code == 1 and "read-only" in refused.output.lower()

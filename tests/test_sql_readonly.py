@@ -51,7 +51,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "secret.csv").write_text(f"name\n{SECRET}\n")
     (root / "secret.json").write_text(json.dumps({"name": SECRET}))
     pq.write_table(pa.table({"name": [SECRET]}), root / "secret.parquet")
-    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    con = duckdb.connect(str(home / "published.duckdb"))  # what tfm sql reads: the last published build
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE SCHEMA marts")
@@ -90,7 +90,7 @@ def refused(result, *fragments: str) -> str:
 
 
 def expected_rows(home: Path) -> list[tuple]:
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    con = duckdb.connect(str(home / "published.duckdb"), read_only=True)
     try:
         return con.execute(
             "SELECT id, BilledCost, CAST(Tags AS VARCHAR), x_source_file FROM marts.fct_focus_charges ORDER BY id"
@@ -160,7 +160,7 @@ def test_no_file_outside_the_warehouse_can_be_read(home: Path, query: str):
 
 
 def test_the_connection_cannot_be_reopened_to_files(home: Path):
-    con = analyst.connect_readonly(home / "warehouse.duckdb")
+    con = analyst.connect_readonly(home / "published.duckdb")
     try:
         assert con.execute("SELECT current_setting('enable_external_access')").fetchone() == (False,)
         for setting in ("SET enable_external_access = true", "SET lock_configuration = false"):
@@ -240,7 +240,7 @@ def test_the_query_can_come_from_stdin(home: Path):
 
 
 def test_check_query_parses_with_duckdb(home: Path):
-    con = analyst.connect_readonly(home / "warehouse.duckdb")
+    con = analyst.connect_readonly(home / "published.duckdb")
     try:
         assert analyst.check_query(con, "select 1 -- trailing ;").type == duckdb.StatementType.SELECT
         for query, cause in [
