@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.defs.close import build_job, close_assets, close_job
 from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
 from orchestration.defs.ingest import daily_ingest_schedule, ingest_job, landing_sensor, raw_assets
 from orchestration.defs.predictions import prediction_assets
+from orchestration.defs.quality import quality_checks
 from orchestration.defs.resources import TfmWarehouse
 from orchestration.processes import fail_dead_runs
 from orchestration.settings import Settings
@@ -27,8 +29,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     settings.prepare()
     return dg.Definitions(
-        assets=[*raw_assets, tfm_dbt_models, *prediction_assets],
-        jobs=[ingest_job],
+        assets=[*raw_assets, tfm_dbt_models, *prediction_assets, *close_assets],
+        asset_checks=quality_checks,
+        jobs=[ingest_job, build_job, close_job],
         sensors=[landing_sensor, dead_runs_sensor],
         schedules=[daily_ingest_schedule],
         resources={"warehouse": TfmWarehouse.from_settings(settings), "dbt": dbt_resource()},
