@@ -28,6 +28,7 @@ is bounded by the number of groups and periods, not by the line items.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -178,13 +179,14 @@ def _table(suite: TableSuite) -> str:
 
 
 def schema_frame(con: duckdb.DuckDBPyConnection, suite: TableSuite) -> pd.DataFrame:
-    """One row: each column of the table holding its DuckDB type."""
-    rows = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-        "ORDER BY ordinal_position",
+    """One row per column of the table: its name, its DuckDB type, and both as ``column`` (``total
+    DECIMAL(38,18)``), which the schema sections compare with the suite's list."""
+    frame = con.execute(
+        "SELECT column_name, data_type, column_name || ' ' || data_type AS column FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
         [suite.schema, suite.table_name],
-    ).fetchall()
-    return pd.DataFrame([{name: dtype for name, dtype in rows}])
+    ).df()
+    return frame
 
 
 def values_frame(con: duckdb.DuckDBPyConnection, suite: TableSuite, start: date, end: date) -> pd.DataFrame:
@@ -326,6 +328,7 @@ class QualityContext:
                 self.context.variables.save()
         self.datasource = self._datasource()
         self.identifiers: list = []
+        self._checkpoints: dict[str, tuple[str, Any]] = {}
 
     def _datasource(self):
         try:
@@ -343,39 +346,63 @@ class QualityContext:
         except KeyError:
             return asset.add_batch_definition_whole_dataframe("frame")
 
-    def validate(
-        self, suite: TableSuite, section: Section, frame: pd.DataFrame, parameters: Mapping[str, Any], run_name: str
-    ) -> SectionOutcome:
+    def _checkpoint(self, suite: TableSuite, section: Section):
+        """The section's GX suite, validation definition and checkpoint, written to the stores only when the
+        suite file changed since they were (the stores' writes are most of a validation's time)."""
         import great_expectations as gx
-        from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
         name = suite.suite_name(section.name)
-        gx_suite = gx.ExpectationSuite(
-            name=name,
-            meta={"notes": {"format": "markdown", "content": [f"**{suite.table}**: {section.description}",
-                                                               suite.description]}},
-        )  # fmt: skip
-        for expectation in section.expectations:
-            gx_suite.add_expectation_configuration(
-                ExpectationConfiguration(
-                    type=expectation["type"],
-                    kwargs=dict(expectation["kwargs"]),
-                    description=expectation.get("description"),
+        spec = [suite.table, suite.description, section.description, section.expectations]
+        fingerprint = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+        cached = self._checkpoints.get(name)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        checkpoint = None
+        try:
+            stored = self.context.checkpoints.get(name)
+            if stored.validation_definitions[0].suite.meta.get("tfm_fingerprint") == fingerprint:
+                checkpoint = stored
+        except Exception:  # noqa: BLE001 (not stored yet, or stored by another version of GX: write it again)
+            checkpoint = None
+        if checkpoint is None:
+            gx_suite = gx.ExpectationSuite(
+                name=name,
+                meta={
+                    "notes": {"format": "markdown",
+                              "content": [f"**{suite.table}**: {section.description}", suite.description]},
+                    "tfm_fingerprint": fingerprint,
+                },
+            )  # fmt: skip
+            for expectation in section.expectations:
+                gx_suite.add_expectation_configuration(
+                    ExpectationConfiguration(
+                        type=expectation["type"],
+                        kwargs=dict(expectation["kwargs"]),
+                        description=expectation.get("description"),
+                    )
+                )
+            gx_suite = self.context.suites.add_or_update(gx_suite)
+            definition = self.context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=name, data=self._batch_definition(name), suite=gx_suite)
+            )
+            checkpoint = self.context.checkpoints.add_or_update(
+                gx.Checkpoint(
+                    name=name,
+                    validation_definitions=[definition],
+                    actions=[],
+                    result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
                 )
             )
-        gx_suite = self.context.suites.add_or_update(gx_suite)
-        definition = self.context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=name, data=self._batch_definition(name), suite=gx_suite)
-        )
-        checkpoint = self.context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=name,
-                validation_definitions=[definition],
-                actions=[],
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS},
-            )
-        )
+        self._checkpoints[name] = (fingerprint, checkpoint)
+        return checkpoint
+
+    def validate(
+        self, suite: TableSuite, section: Section, frame: pd.DataFrame, parameters: Mapping[str, Any], run_name: str
+    ) -> SectionOutcome:
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        checkpoint = self._checkpoint(suite, section)
         result = checkpoint.run(
             batch_parameters={"dataframe": frame},
             expectation_parameters=dict(parameters),
@@ -423,6 +450,7 @@ def _read_result(
         column = kwargs.get("column") or (
             f"{kwargs['column_A']} vs {kwargs['column_B']}" if "column_A" in kwargs else None
         )
+        threshold = _condition(config.type, kwargs)
         raised = (result.exception_info or {}).get("raised_exception")
         if raised:
             what = (result.exception_info.get("exception_message") or "error").splitlines()[0][:200]
@@ -431,10 +459,22 @@ def _read_result(
             what = f"{details['unexpected_count']} of {details.get('element_count')} row(s) unexpected" + (
                 f", e.g. {examples}" if examples else ""
             )
+        elif "value_set" in kwargs and isinstance(details.get("observed_value"), list):  # a set of distinct values
+            observed = {str(v) for v in details["observed_value"]}
+            expected = {str(v) for v in kwargs["value_set"]}
+            missing, unexpected = sorted(expected - observed), sorted(observed - expected)
+            what = "; ".join(
+                [f"missing {missing}"] * bool(missing)
+                + [f"unexpected {unexpected}"] * bool(unexpected and config.type.endswith("equal_set"))
+            ) or "observed a different set"
+            threshold = f"{kwargs.get('column')} includes {missing}" if missing else threshold
+            if unexpected and config.type.endswith("equal_set"):
+                threshold += f" and not {unexpected}"
+            named = {v.split(" ", 1)[0] for v in missing + unexpected}
+            if "column_name" in frame:
+                outcome.offending_rows.extend(int(i) for i in frame.index[frame["column_name"].isin(named)])
         else:
-            mismatched = (details.get("details") or {}).get("mismatched") or {}
-            parts = [f"{key} {mismatched[key]}" for key in ("missing", "unexpected") if mismatched.get(key)]
-            what = ", ".join(parts) or f"observed {_plain(details.get('observed_value'))!r}"
+            what = f"observed {_plain(details.get('observed_value'))!r}"
         label = (config.description or "").rstrip(".") or config.type
         outcome.failures.append(
             {
@@ -444,7 +484,7 @@ def _read_result(
                 "kwargs": _plain(kwargs),
                 "unexpected_count": details.get("unexpected_count"),
                 "summary": f"{label} [{config.type}" + (f" on {column}" if column else "") + f"]: {what}",
-                "threshold": _condition(config.type, kwargs),
+                "threshold": threshold,
             }
         )
         outcome.offending_rows.extend(int(i) for i in details.get("partial_unexpected_index_list") or [])
@@ -480,8 +520,10 @@ def _condition(kind: str, kwargs: Mapping[str, Any]) -> str:
         text = f"{kwargs['column_A']} {'>=' if kwargs.get('or_equal') else '>'} {kwargs['column_B']}"
     elif kind == "expect_compound_columns_to_be_unique":
         text = f"({', '.join(kwargs['column_list'])}) unique"
-    elif kind == "expect_table_columns_to_match_set":
-        text = f"{'exactly' if kwargs.get('exact_match') else 'at least'} the columns {list(kwargs['column_set'])}"
+    elif kind == "expect_column_distinct_values_to_contain_set":
+        text = f"{column} includes {list(kwargs['value_set'])}"
+    elif kind == "expect_column_distinct_values_to_equal_set":
+        text = f"{column} is exactly {list(kwargs['value_set'])}"
     else:
         text = f"{kind}({', '.join(f'{k}={_plain(v)!r}' for k, v in kwargs.items())})"
     return text + where

@@ -3,6 +3,7 @@
 SELECT
     strftime(_billing_period, '%Y-%m') AS billing_period,
     billing_account_id,
+    CASE WHEN provider = 'AWS' THEN billing_account_id END AS aws_billing_account_id,
     provider,
     currency,
     count(*) AS invoices,

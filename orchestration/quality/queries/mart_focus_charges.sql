@@ -1,12 +1,15 @@
 -- marts.fct_focus_charges over the billing periods from $period_start to $period_end, one row per billing
 -- period, source family, provider, billing and sub account, currency, charge category, frequency, class,
--- commitment status and origin: every charge counted, none pulled.
+-- commitment status and origin: every charge counted, none pulled. cur_*_account_id: the accounts of AWS CUR
+-- sources (NULL for FOCUS exports, whose ids are the provider's own).
 SELECT
     strftime(x_billing_period, '%Y-%m') AS billing_period,
     x_source_family AS source_family,
     ProviderName AS provider,
     BillingAccountId AS billing_account_id,
     SubAccountId AS sub_account_id,
+    CASE WHEN x_source_family LIKE 'aws_cur%' THEN BillingAccountId END AS cur_billing_account_id,
+    CASE WHEN x_source_family LIKE 'aws_cur%' THEN SubAccountId END AS cur_sub_account_id,
     BillingCurrency AS billing_currency,
     ChargeCategory AS charge_category,
     ChargeFrequency AS charge_frequency,
