@@ -4,7 +4,7 @@
 then calls :func:`close_period` on the writer's connection:
 
 1. **Audit.** Every close check of :func:`run_checks` runs on the period: the landing folder is loaded with
-   nothing rejected or pending, every source family and account of the previous period is present, no day
+   nothing rejected or pending, every source family and account of the previous month is present, no day
    is missing, every invoice equals the period's billed cost to the cent, allocation, showback and chargeback
    conserve the FOCUS totals, unallocated spend and tag coverage are within their thresholds, the build's
    dbt tests passed and the Great Expectations suites pass. Severities (block, warn, off) and thresholds are
@@ -201,16 +201,20 @@ def _landing_complete(c: _Checks, con, period: date) -> None:
     )  # fmt: skip
 
 
-def _previous_period(con, period: date) -> date | None:
-    return con.execute(
-        "SELECT max(x_billing_period) FROM marts.fct_focus_charges WHERE x_billing_period < ?", [period]
-    ).fetchone()[0]
+def _previous_month(period: date) -> date:
+    return date(period.year - (period.month == 1), (period.month - 2) % 12 + 1, 1)
 
 
 def _sources_present(c: _Checks, con, period: date) -> None:
-    previous = _previous_period(con, period)
-    if previous is None:
-        c.add("sources_present", True, "no earlier period to compare with", "the previous period's sources and accounts")
+    previous = _previous_month(period)
+    billed_before = con.execute(
+        "SELECT count(*) FROM marts.fct_focus_charges WHERE x_billing_period = ?", [previous]
+    ).fetchone()[0]
+    if not billed_before:
+        c.add(
+            "sources_present", True, f"nothing loaded for {label(previous)}: no earlier month to compare with",
+            "every source family and account billed in the previous month",
+        )  # fmt: skip
         return
     missing = _rows(
         con,

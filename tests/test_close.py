@@ -276,28 +276,25 @@ def test_a_restated_closed_month_keeps_its_closed_numbers_until_closed_again(qua
 
 def test_a_failing_dbt_test_stops_the_build_before_it_publishes(quarter):
     settings = quarter
-    source = next((settings.landing / "cur2").rglob("BILLING_PERIOD=2026-03/*.parquet"))
-    # The same line items delivered again in a second file (other bytes: not a duplicate file, but every line
-    # item twice): the dbt test on line-item identity fails the build.
-    copy = source.with_name("redelivered.snappy.parquet")
-    con = duckdb.connect()
+    # March's invoice delivered again in a second file: not a duplicate file (other bytes), but one invoice twice;
+    # the dbt test on the invoices' key fails the build.
+    invoices = _invoice_file(settings).read_text().splitlines()
+    again = settings.landing / "business" / "invoices-march-again.csv"
+    again.write_text("\n".join([invoices[0], *[line for line in invoices[1:] if ",2026-03," in line]]) + "\n")
     try:
-        con.execute(
-            f"COPY (SELECT * FROM read_parquet(?)) TO '{copy}' (FORMAT parquet, COMPRESSION zstd)", [str(source)]
-        )
-    finally:
-        con.close()
-    try:
-        assert run_ingest(settings) == []
+        # The Great Expectations suite on the landed invoices flags it at ingest already...
+        flagged = run_ingest(settings)
+        assert any("raw/invoices" in p and "appears twice" in p for p in flagged), flagged
         before = _digest(settings.published)
+        # ... and the build stops at the failing dbt test, before anything is published.
         problems = run_build(settings)
-        assert problems and any("line_items_appear_once" in p for p in problems), problems
+        assert problems and any("stg_business__invoices" in p for p in problems), problems
         assert _digest(settings.published) == before
         code, output = _tfm("close", "--period", "2026-03")
         assert code == 1 and "2026-03 was not closed: the build failed" in output
         assert _digest(settings.published) == before
         report = sorted((settings.close_reports / "2026-03").glob("failed-*.md"))[-1].read_text()
-        assert "| build | dbt | **FAIL** |" in report and "line_items_appear_once" in report
+        assert "| build | dbt | **FAIL** |" in report and "stg_business__invoices" in report
     finally:
-        copy.unlink()
+        again.unlink()
         assert run_ingest(settings) == []

@@ -126,5 +126,5 @@ def test_cli_reports_a_bad_file_and_exits_non_zero(tfm_home):
     assert unpublished.exit_code == 1 and "nothing is published yet" in unpublished.output
     ok = CliRunner().invoke(main, ["sql", "--live", "SELECT count(*) AS n FROM raw.focus"])
     assert ok.exit_code == 0 and "1000" in ok.output
-    refused = CliRunner().invoke(main, ["sql", "DELETE FROM raw.focus"])
+    refused = CliRunner().invoke(main, ["sql", "--live", "DELETE FROM raw.focus"])
     assert refused.exit_code == 1 and "read-only" in refused.output.lower()
