@@ -78,17 +78,21 @@ def tfm_environment(home: Path):
 
 
 @contextmanager
-def built_warehouse(home: Path, populate):
+def built_warehouse(home: Path, populate, close=None):
     """A TFM_HOME whose landing folder ``populate(settings)`` fills, ingested and built through Dagster.
 
+    With ``close`` (billing periods as ``YYYY-MM``), the build ends by closing them, as ``tfm demo`` does.
     For module-scoped fixtures (see ``tfm_environment``).
     """
+    from datetime import date
+
     from orchestration.cli import run_build, run_ingest
 
     with tfm_environment(home) as settings:
         populate(settings)
         assert run_ingest(settings) == []
-        assert run_build(settings) == []
+        periods = [date.fromisoformat(f"{p}-01") for p in close or ()]
+        assert run_build(settings, close=periods or None, closed_by="tests") == []
         yield settings
 
 

@@ -29,8 +29,8 @@ CENT = Decimal("0.01")
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The demo's warehouse: the bundled real samples and the generated quarter, landed as `tfm demo` lands
-    them, ingested and built."""
-    from orchestration.cli import _copy_samples, _generate_demo_cur2
+    them, ingested, built, and the quarter closed."""
+    from orchestration.cli import DEMO_CLOSE, _copy_samples, _generate_demo_cur2
 
     home = tmp_path_factory.mktemp("allocation-marts")
 
@@ -38,7 +38,7 @@ def built(tmp_path_factory):
         _copy_samples(settings)
         _generate_demo_cur2(settings)
 
-    with built_warehouse(home, populate) as settings:
+    with built_warehouse(home, populate, close=DEMO_CLOSE) as settings:
         yield settings, home / "generated" / "cur2"
 
 
@@ -720,7 +720,7 @@ def test_the_readme_figures_are_the_demo_s(built):
     shown = figures(README.read_text(encoding="utf-8"))
     assert len(shown) >= 8
     settings, _ = built
-    con = connect_readonly(settings.warehouse)
+    con = connect_readonly(settings.published)  # what analysts and readme_figures read
     try:
         for figure in shown:
             assert render(con, figure.sql) == figure.table, figure.sql
