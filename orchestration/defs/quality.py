@@ -12,6 +12,7 @@ No `from __future__ import annotations` here: Dagster inspects the context annot
 """
 
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 
@@ -87,13 +88,23 @@ def _results(suite: TableSuite, outcome: TableOutcome, docs: str | None):
         )
 
 
+_CONTEXTS: dict[Path, QualityContext] = {}
+
+
+def _quality_context(data_docs: Path) -> QualityContext:
+    """One GX context per Data Docs folder in a process: the steps of a run share it."""
+    if data_docs not in _CONTEXTS or not (data_docs.parent / "gx").is_dir():
+        _CONTEXTS[data_docs] = QualityContext(data_docs)
+    return _CONTEXTS[data_docs]
+
+
 def _validate(context, warehouse: TfmWarehouse, suite: TableSuite, period: date | None):
     settings = Settings.from_env()
     run_name = f"{period:%Y-%m} " if period else ""
     run_name += f"dagster run {context.run.run_id[:8]}"
     with warehouse.connect() as con:
         # GX writes its stores and Data Docs while this step holds the warehouse: one writer at a time.
-        gx_context = QualityContext(settings.data_docs)
+        gx_context = _quality_context(settings.data_docs)
         outcome = validate_table(con, suite, gx_context, period=period, run_name=run_name)
         index = gx_context.build_data_docs()
     for section in outcome.sections:

@@ -454,25 +454,29 @@ def _read_result(
         raised = (result.exception_info or {}).get("raised_exception")
         if raised:
             what = (result.exception_info.get("exception_message") or "error").splitlines()[0][:200]
+        elif "value_set" in kwargs and config.type.startswith("expect_column_distinct_values"):
+            if "missing_count" in details:  # GX lists what is missing and what is not expected
+                missing = sorted(str(v) for v in details.get("partial_missing_list") or [])
+                unexpected = sorted(str(v) for v in details.get("partial_unexpected_list") or [])
+            else:
+                observed = {str(v) for v in details.get("observed_value") or []}
+                expected = {str(v) for v in kwargs["value_set"]}
+                missing, unexpected = sorted(expected - observed), sorted(observed - expected)
+            if not config.type.endswith("equal_set"):
+                unexpected = []
+            what = "; ".join([f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(unexpected))
+            what = what or "a different set"
+            threshold = f"{kwargs.get('column')} includes {missing}" if missing else threshold
+            if unexpected:
+                threshold += f" and not {unexpected}"
+            named = {v.split(" ", 1)[0] for v in missing + unexpected}
+            if "column_name" in frame:
+                outcome.offending_rows.extend(int(i) for i in frame.index[frame["column_name"].isin(named)])
         elif details.get("unexpected_count") is not None:
             examples = ", ".join(repr(_plain(v)) for v in (details.get("partial_unexpected_list") or [])[:3])
             what = f"{details['unexpected_count']} of {details.get('element_count')} row(s) unexpected" + (
                 f", e.g. {examples}" if examples else ""
             )
-        elif "value_set" in kwargs and isinstance(details.get("observed_value"), list):  # a set of distinct values
-            observed = {str(v) for v in details["observed_value"]}
-            expected = {str(v) for v in kwargs["value_set"]}
-            missing, unexpected = sorted(expected - observed), sorted(observed - expected)
-            what = "; ".join(
-                [f"missing {missing}"] * bool(missing)
-                + [f"unexpected {unexpected}"] * bool(unexpected and config.type.endswith("equal_set"))
-            ) or "observed a different set"
-            threshold = f"{kwargs.get('column')} includes {missing}" if missing else threshold
-            if unexpected and config.type.endswith("equal_set"):
-                threshold += f" and not {unexpected}"
-            named = {v.split(" ", 1)[0] for v in missing + unexpected}
-            if "column_name" in frame:
-                outcome.offending_rows.extend(int(i) for i in frame.index[frame["column_name"].isin(named)])
         else:
             what = f"observed {_plain(details.get('observed_value'))!r}"
         label = (config.description or "").rstrip(".") or config.type
