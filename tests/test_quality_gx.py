@@ -89,12 +89,18 @@ def test_every_suite_has_a_query_and_a_check_for_each_section():
     marts = {"fct_focus_charges", "fct_cost_allocation", "fct_showback_monthly", "fct_chargeback_monthly",
              "fct_budget_burn", "fct_finops_kpis", "fct_unit_economics"}  # fmt: skip
     assert names == {f"landing_{t}" for t in landing} | {f"mart_{t}" for t in marts}
-    keys = {(key.asset_key.to_user_string(), key.name) for check in quality_checks for key in check.check_keys}
+    keys = {
+        (key.asset_key.to_user_string(), key.name) for check in quality_checks for key in check.check_keys
+    }
     for suite in table_suites():
         # What the marts' consumers read as the books blocks; the reports (budget burn, KPIs, unit
         # economics) warn on their values.
-        books = suite.is_landing or suite.name in {"mart_fct_focus_charges", "mart_fct_cost_allocation",
-                                                   "mart_fct_showback_monthly", "mart_fct_chargeback_monthly"}
+        books = suite.is_landing or suite.name in {
+            "mart_fct_focus_charges",
+            "mart_fct_cost_allocation",
+            "mart_fct_showback_monthly",
+            "mart_fct_chargeback_monthly",
+        }
         assert suite.sections["schema"].blocking
         assert suite.sections["values"].blocking is books
         assert "period" not in suite.sections or not suite.sections["period"].blocking
@@ -131,7 +137,9 @@ def test_the_samples_quirks_are_warned_not_blocked(built):
     try:
         legacy = validate_table(con, suite_for_table("raw.aws_cur_legacy"), context, period=date(2023, 11, 1),
                                 today=TODAY)  # fmt: skip
-        focus = validate_table(con, suite_for_table("raw.focus"), context, period=date(2024, 10, 1), today=TODAY)
+        focus = validate_table(
+            con, suite_for_table("raw.focus"), context, period=date(2024, 10, 1), today=TODAY
+        )
     finally:
         con.close()
     assert _failed(legacy, "period") == [("expect_column_values_to_be_between", "days_missing_at_end")]
@@ -166,7 +174,9 @@ def test_run_period_suites_returns_check_results_and_writes_data_docs(built):
             result = by_name.get(f"gx:{suite.suite_name(section.name)}")
             if result is None:
                 continue
-            assert result.layer == "gx" and result.billing_period == "2026-02" and result.target == suite.table
+            assert (
+                result.layer == "gx" and result.billing_period == "2026-02" and result.target == suite.table
+            )
             assert result.blocking is section.blocking and result.description == section.description
             assert result.status == "pass", (result.name, result.value)
             assert result.value and result.threshold and result.sample == []
@@ -328,11 +338,11 @@ def test_a_failing_blocking_mart_check_stops_what_depends_on_the_mart(built, tmp
     import dagster as dg
     from dagster_dbt import build_dbt_asset_selection
 
+    from orchestration.definitions import build_definitions
     from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
     from orchestration.defs.predictions import ANOMALIES, prediction_assets
     from orchestration.defs.quality import checks_for, mart_quality_checks
     from orchestration.defs.resources import TfmWarehouse
-    from orchestration.definitions import build_definitions
 
     home = tmp_path / "home"
     with tfm_environment(home) as settings:
@@ -347,7 +357,9 @@ def test_a_failing_blocking_mart_check_stops_what_depends_on_the_mart(built, tmp
         resources = {"dbt": dbt_resource(), "warehouse": TfmWarehouse.from_settings(settings)}
         # The dbt models from CUR 2.0's staging view to the FOCUS mart, and the anomaly model reading the
         # mart; with the GX checks of the marts selected, as tfm build selects them.
-        dbt = build_dbt_asset_selection([tfm_dbt_models], dbt_select="stg_aws_cur2__line_items+,+fct_focus_charges")
+        dbt = build_dbt_asset_selection(
+            [tfm_dbt_models], dbt_select="stg_aws_cur2__line_items+,+fct_focus_charges"
+        )
         selection = dbt | dg.AssetSelection.assets(ANOMALIES)
         selection = selection | checks_for(selection, assets, resources)
         # The code location's jobs run the checks too: the sensor's and schedule's ingest, tfm ui's build.
@@ -362,7 +374,9 @@ def test_a_failing_blocking_mart_check_stops_what_depends_on_the_mart(built, tmp
             resources=resources,
             raise_on_error=False,
         )
-        plan = dg.DagsterInstance.get().get_execution_plan_snapshot(result.dagster_run.execution_plan_snapshot_id)
+        plan = dg.DagsterInstance.get().get_execution_plan_snapshot(
+            result.dagster_run.execution_plan_snapshot_id
+        )
     focus = dg.AssetKey(["marts", "fct_focus_charges"])
     # The run was planned to build them all: the dbt models to the FOCUS mart, its checks, the anomaly model.
     planned = {step.key for step in plan.steps}

@@ -18,7 +18,13 @@ import dagster as dg
 
 from orchestration.defs.ingest import billing_months
 from orchestration.defs.resources import TfmWarehouse
-from orchestration.quality.suites import QualityContext, TableOutcome, TableSuite, table_suites, validate_table
+from orchestration.quality.suites import (
+    QualityContext,
+    TableOutcome,
+    TableSuite,
+    table_suites,
+    validate_table,
+)
 from orchestration.settings import Settings
 
 MAX_FAILURES_IN_METADATA = 10
@@ -152,7 +158,5 @@ def checks_for(selection: dg.AssetSelection, assets: list, resources: dict) -> d
     definitions = dg.Definitions(assets=assets, asset_checks=mart_quality_checks, resources=resources)
     graph = definitions.resolve_asset_graph()
     selected = selection.resolve(graph)
-    chosen = [
-        key for check in mart_quality_checks for key in check.check_keys if key.asset_key in selected
-    ]
+    chosen = [key for check in mart_quality_checks for key in check.check_keys if key.asset_key in selected]
     return dg.AssetSelection.checks(*chosen)

@@ -5,7 +5,8 @@ the table, and one query, ``queries/<query>.sql``. The file names the table, its
 whose sum is its cost, and has three sections, each its own GX expectation suite (``<name>.<section>``)
 validated against its own frame:
 
-- ``schema``: one row, one column per table column holding its DuckDB type (``DECIMAL(38,18)``).
+- ``schema``: one row per column of the table, ``column`` holding its name and DuckDB type
+  (``total DECIMAL(38,18)``), compared with the list in the suite file.
 - ``values``: the suite's query: the period's rows grouped by what identifies them (accounts, currency,
   charge types...) with counts of missing values, sums and min/max dates computed in SQL. Every
   row of the table is counted, but the frame holds one row per group, not per line item.
@@ -204,7 +205,9 @@ def period_frame(
     charge = q(suite.charge_start) if suite.charge_start else None
     first_day = f"min(CAST({charge} AS DATE))" if charge else "CAST(NULL AS DATE)"
     last_day = f"max(CAST({charge} AS DATE))" if charge else "CAST(NULL AS DATE)"
-    before = f"count(*) FILTER (WHERE CAST({charge} AS DATE) < {period})" if charge else "CAST(NULL AS BIGINT)"
+    before = (
+        f"count(*) FILTER (WHERE CAST({charge} AS DATE) < {period})" if charge else "CAST(NULL AS BIGINT)"
+    )
     ingested = f"max({q(suite.ingested_at)})" if suite.ingested_at else "CAST(NULL AS TIMESTAMP)"
     sql = f"""
         WITH per_period AS (
@@ -260,7 +263,8 @@ class SectionOutcome:
     frame: pd.DataFrame
     success: bool
     evaluated: int = 0
-    failures: list[dict] = field(default_factory=list)  # {expectation, column, description, unexpected, kwargs}
+    # each {expectation, column, description, kwargs, unexpected_count, summary, threshold}
+    failures: list[dict] = field(default_factory=list)
     offending_rows: list[int] = field(default_factory=list)  # frame indexes
     error: str | None = None  # the section could not be validated (its query failed...)
 
@@ -317,7 +321,10 @@ class QualityContext:
                     {
                         "class_name": "SiteBuilder",
                         "show_how_to_buttons": False,
-                        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": base},
+                        "store_backend": {
+                            "class_name": "TupleFilesystemStoreBackend",
+                            "base_directory": base,
+                        },
                         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                     },
                 )
@@ -398,7 +405,12 @@ class QualityContext:
         return checkpoint
 
     def validate(
-        self, suite: TableSuite, section: Section, frame: pd.DataFrame, parameters: Mapping[str, Any], run_name: str
+        self,
+        suite: TableSuite,
+        section: Section,
+        frame: pd.DataFrame,
+        parameters: Mapping[str, Any],
+        run_name: str,
     ) -> SectionOutcome:
         from great_expectations.core.run_identifier import RunIdentifier
 
@@ -433,6 +445,9 @@ class QualityContext:
                 store.remove_key(key)
                 page = self.data_docs_dir.joinpath("validations", *key.to_tuple()).with_suffix(".html")
                 page.unlink(missing_ok=True)
+                for folder in (page.parent, page.parent.parent):  # the run's folders, once empty
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
 
 
 def _read_result(
@@ -444,7 +459,9 @@ def _read_result(
             continue
         config = result.expectation_config
         kwargs = {
-            k: _resolve(v, parameters) for k, v in config.kwargs.items() if k not in ("batch_id", "result_format")
+            k: _resolve(v, parameters)
+            for k, v in config.kwargs.items()
+            if k not in ("batch_id", "result_format")
         }
         details = result.result or {}
         column = kwargs.get("column") or (
@@ -464,7 +481,9 @@ def _read_result(
                 missing, unexpected = sorted(expected - observed), sorted(observed - expected)
             if not config.type.endswith("equal_set"):
                 unexpected = []
-            what = "; ".join([f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(unexpected))
+            what = "; ".join(
+                [f"missing {missing}"] * bool(missing) + [f"unexpected {unexpected}"] * bool(unexpected)
+            )
             what = what or "a different set"
             threshold = f"{kwargs.get('column')} includes {missing}" if missing else threshold
             if unexpected:
@@ -660,7 +679,7 @@ def validate_table(
             continue
         try:
             outcome.sections.append(gx_context.validate(suite, section, frame, params, run_name))
-        except Exception as exc:  # noqa: BLE001 (GX itself failed: the check could not run)
+        except Exception as exc:
             log.exception("GX failed on %s", suite.suite_name(section.name))
             outcome.sections.append(
                 SectionOutcome(suite, section, frame, False, error=f"{type(exc).__name__}: {exc}"[:300])
