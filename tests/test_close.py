@@ -274,6 +274,78 @@ def test_a_restated_closed_month_keeps_its_closed_numbers_until_closed_again(qua
     ) == [(False,)]
 
 
+def _frozen(settings, period: str) -> dict[str, int]:
+    """Rows of ``period`` in every closed_versions table, and its close versions."""
+    from orchestration.close import CLOSED_MARTS
+
+    counts = {
+        mart: _warehouse(settings, f"SELECT count(*) FROM closed_versions.{mart} WHERE {expr} = ?", [period])[0][0]
+        for mart, expr in CLOSED_MARTS.items()
+    }
+    counts["versions"] = _warehouse(
+        settings, "SELECT count(*) FROM meta.period_closes WHERE billing_period = ?", [period]
+    )[0][0]
+    return counts
+
+
+def test_a_close_killed_while_freezing_or_publishing_leaves_nothing_half_done(quarter, monkeypatch):
+    """Dying inside the freeze rolls it back whole; dying inside the copy leaves the published file as it was."""
+    from datetime import date
+
+    from orchestration import close, publish
+    from orchestration.ingest.warehouse import connect
+
+    settings = quarter
+    march = date(2026, 3, 1)
+    published = _digest(settings.published)
+    assert set(_frozen(settings, "2026-03-01").values()) == {0}
+    archived: list[str] = []
+    archive = close._archive_mart
+
+    def dies_at_the_fifth_mart(con, mart, *args):
+        archived.append(mart)
+        if len(archived) == 5:
+            raise KeyboardInterrupt  # the signal arrives between two marts
+        return archive(con, mart, *args)
+
+    con = connect(settings.warehouse)
+    try:
+        monkeypatch.setattr(close, "_archive_mart", dies_at_the_fifth_mart)
+        with pytest.raises(KeyboardInterrupt):
+            close.close_period(con, settings, march, closed_by="tests", dbt_summary={"pass": 1})
+        monkeypatch.undo()
+        assert len(archived) == 5
+    finally:
+        con.close()
+    assert set(_frozen(settings, "2026-03-01").values()) == {0}, "a killed freeze left part of a version"
+    assert _digest(settings.published) == published
+
+    def dies_mid_copy(source, target):
+        with open(source, "rb") as fh, open(target, "wb") as out:
+            out.write(fh.read(1 << 20))
+        raise KeyboardInterrupt
+
+    con = connect(settings.warehouse)
+    try:
+        monkeypatch.setattr(publish.shutil, "copyfile", dies_mid_copy)
+        publications = con.execute("SELECT count(*) FROM meta.publications").fetchone()[0]
+        with pytest.raises(KeyboardInterrupt):
+            close.close_period(con, settings, march, closed_by="tests", dbt_summary={"pass": 1})
+        monkeypatch.undo()
+        # The close is committed in the warehouse, whole, but not published: readers still see the last publication.
+        assert con.execute("SELECT count(*) FROM meta.publications").fetchone()[0] == publications
+    finally:
+        con.close()
+    frozen = _frozen(settings, "2026-03-01")
+    assert frozen["versions"] == 1 and all(frozen.values())
+    assert _digest(settings.published) == published
+    assert not list(settings.published.parent.glob(".published.duckdb.*.tmp"))
+    assert _published(settings, "SELECT count(*) FROM meta.period_closes WHERE billing_period = '2026-03-01'") == [(0,)]
+    # The next build publishes it.
+    assert run_build(settings) == []
+    assert _published(settings, "SELECT close_version FROM meta.period_closes WHERE billing_period = '2026-03-01'") == [(1,)]
+
+
 def test_a_failing_dbt_test_stops_the_build_before_it_publishes(quarter):
     settings = quarter
     # March's invoice delivered again in a second file: not a duplicate file (other bytes), but one invoice twice;
