@@ -54,8 +54,9 @@ from orchestration.quoting import q
 QUERIES_DIR = Path(__file__).resolve().parent / "queries"
 SECTIONS = ("schema", "values", "period")
 DOCS_SITE = "tfm"
-# Validation results kept per suite in the GX store (the Data Docs list them all; older ones are deleted).
-KEEP_RESULTS_PER_SUITE = 50
+# Validation results kept per suite in the GX store, older ones deleted: the Data Docs index lists them all, and
+# rebuilding it (after each check) takes time in proportion.
+KEEP_RESULTS_PER_SUITE = 10
 
 log = logging.getLogger(__name__)
 
