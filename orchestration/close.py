@@ -177,7 +177,40 @@ def _period_ended(c: _Checks, con, period: date, today: date) -> None:
     c.add("period_ended", today >= end, f"today is {today}", f"on or after {end}", target=label(period))
 
 
-def _landing_complete(c: _Checks, con, period: date) -> None:
+def manifest_gaps(landing: Path, period: date) -> list[dict]:
+    """Data files a delivery manifest of ``period`` lists that are not in the landing folder.
+
+    Legacy CUR manifests list ``reportKeys``, CUR 2.0 and FOCUS exports ``dataFiles`` (S3 keys or URLs): a key
+    matches a landed file when the file's path ends with the key's last folder (up to three) and name.
+    """
+    from orchestration.ingest.loader import period_hint
+
+    gaps = []
+    for manifest in sorted(landing.rglob("*anifest.json")) if landing.is_dir() else ():
+        try:
+            body = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(body, dict):
+            continue
+        keys = body.get("reportKeys") if isinstance(body.get("reportKeys"), list) else body.get("dataFiles")
+        if not isinstance(keys, list):
+            continue
+        start = body.get("billingPeriod", {}).get("start") if isinstance(body.get("billingPeriod"), dict) else None
+        of = date.fromisoformat(str(start)[:7] + "-01") if start else period_hint(manifest, landing)
+        if of != period:
+            continue
+        landed = {p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()}
+        for key in map(str, keys):
+            parts = [part for part in key.split("/") if part]
+            # The key's last folders and name (a name alone would match another period's file of that name).
+            suffixes = {"/".join(parts[i:]) for i in range(max(len(parts) - 3, 0), max(len(parts) - 1, 1))}
+            if not any(path == suffix or path.endswith("/" + suffix) for path in landed for suffix in suffixes):
+                gaps.append({"manifest": str(manifest.relative_to(landing)), "missing_file": key})
+    return gaps
+
+
+def _landing_complete(c: _Checks, con, settings: Settings, period: date) -> None:
     from orchestration.ingest.loader import period_states
 
     states = [s for s in period_states(con) if s.period == period]
@@ -189,13 +222,15 @@ def _landing_complete(c: _Checks, con, period: date) -> None:
         "AND (list_contains(billing_periods, ?) OR billing_periods IS NULL OR len(billing_periods) = 0) ORDER BY path",
         [period],
     )
-    problems = pending + orphaned + rejected
+    missing = manifest_gaps(settings.landing, period)
+    problems = pending + orphaned + rejected + missing
     c.add(
         "landing_complete",
         not problems and bool(states),
-        f"{len(states)} source(s) loaded, {len(pending)} pending, {len(orphaned)} orphaned, {len(rejected)} rejected file(s)"
+        f"{len(states)} source(s) loaded, {len(pending)} pending, {len(orphaned)} orphaned, {len(rejected)} rejected "
+        f"file(s), {len(missing)} file(s) a delivery manifest lists missing"
         if states else "nothing loaded for this period",
-        "every file in the landing folder loaded; none rejected or pending",
+        "every file in the landing folder loaded, none rejected or pending, every file the manifests list landed",
         problems,
         target="landing",
     )  # fmt: skip
@@ -443,7 +478,7 @@ def run_checks(
         checks.error("landing_complete", exc)
     steps: list[tuple[str, Callable[[], None]]] = [
         ("period_ended", lambda: _period_ended(checks, con, period, today)),
-        ("landing_complete", lambda: _landing_complete(checks, con, period)),
+        ("landing_complete", lambda: _landing_complete(checks, con, settings, period)),
         ("sources_present", lambda: _sources_present(checks, con, period)),
         ("days_complete", lambda: _days_complete(checks, con, period)),
         ("invoice_reconciliation", lambda: _invoices(checks, con, period)),

@@ -370,3 +370,26 @@ def test_a_failing_dbt_test_stops_the_build_before_it_publishes(quarter):
     finally:
         again.unlink()
         assert run_ingest(settings) == []
+
+
+def test_a_file_its_delivery_manifest_lists_must_have_landed(tmp_path):
+    from datetime import date
+
+    from orchestration.close import manifest_gaps
+
+    landing = tmp_path / "landing"
+    metadata = landing / "cur2" / "metadata" / "BILLING_PERIOD=2026-02"
+    metadata.mkdir(parents=True)
+    keys = [f"exports/cur2/data/BILLING_PERIOD=2026-02/cur2-0000{i}.snappy.parquet" for i in (1, 2)]
+    (metadata / "cur2-Manifest.json").write_text(
+        json.dumps({"billingPeriod": {"start": "2026-02-01T00:00:00.000Z"}, "dataFiles": keys})
+    )
+    for folder, name in (("BILLING_PERIOD=2026-02", "cur2-00001.snappy.parquet"),
+                         ("BILLING_PERIOD=2026-01", "cur2-00002.snappy.parquet")):  # fmt: skip
+        (landing / "cur2" / "data" / folder).mkdir(parents=True, exist_ok=True)
+        (landing / "cur2" / "data" / folder / name).write_bytes(b"PAR1")
+    # January's file of the same name is not February's second file.
+    assert manifest_gaps(landing, date(2026, 2, 1)) == [
+        {"manifest": "cur2/metadata/BILLING_PERIOD=2026-02/cur2-Manifest.json", "missing_file": keys[1]}
+    ]
+    assert manifest_gaps(landing, date(2026, 1, 1)) == []
