@@ -22,6 +22,7 @@ import pytest
 from orchestration.cli import run_build, run_ingest
 from orchestration.generator import GeneratorConfig, generate
 from orchestration.ingest.schema import FOCUS_COLUMNS
+from orchestration.close import ensure_close_schema
 from orchestration.ingest.warehouse import connect, ensure_schema
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import FOCUS_CSV, LEGACY_CSV, query, tfm_environment
@@ -208,6 +209,7 @@ def test_sql_in_column_headers_is_never_executed(built):
     fresh = connect(settings.home / "fresh.duckdb")
     try:
         ensure_schema(fresh)
+        ensure_close_schema(fresh)  # what publishing and the close record (meta.publications...)
         expected = set(fresh.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall())
     finally:
         fresh.close()
