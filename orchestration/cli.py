@@ -454,8 +454,9 @@ def close_command(periods: tuple[str, ...], closed_by: str | None) -> None:
 
     \b
     For each period, after a whole build (every dbt test and blocking check):
-      - checks: the period has ended; every landed file is loaded (none rejected or pending); every source
-        and account of the previous period is present; no day is missing; every invoice equals the period's
+      - checks: the period has ended; every landed file is loaded (none rejected or pending) and every file
+        its delivery manifests list has landed; every source and account of the previous month is present;
+        no day is missing; every invoice equals the period's
         billed cost to the cent; allocation, showback and chargeback equal the FOCUS totals; unallocated
         spend and tag coverage are within their thresholds; dbt tests and Great Expectations suites pass.
         Severities (block, warn, off) and thresholds: seeds/close_policy.csv.
