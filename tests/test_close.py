@@ -278,8 +278,12 @@ def _frozen(settings, period: str) -> dict[str, int]:
     """Rows of ``period`` in every closed_versions table, and its close versions."""
     from orchestration.close import CLOSED_MARTS
 
+    archived = {name for (name,) in _warehouse(
+        settings, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'closed_versions'"
+    )}  # fmt: skip
     counts = {
         mart: _warehouse(settings, f"SELECT count(*) FROM closed_versions.{mart} WHERE {expr} = ?", [period])[0][0]
+        if mart in archived else 0
         for mart, expr in CLOSED_MARTS.items()
     }
     counts["versions"] = _warehouse(

@@ -20,11 +20,7 @@ renamed as (
         cast(active_customers as bigint) as active_customers,
 
         -- lineage
-        cast(_source_file as varchar) as source_file,
-        cast(_file_checksum as varchar) as file_checksum,
-        cast(_source_row as bigint) as source_row,
-        cast(_billing_period as date) as billing_period,
-        cast(_ingested_at as timestamp) as ingested_at
+        {{ staging_lineage_columns() }}
 
     from source
 
