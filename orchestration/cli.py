@@ -736,6 +736,7 @@ def _summary(settings: Settings) -> None:
                + (f", {rejected} rejected file(s) (see meta.landing_files)" if rejected else ""))
     click.echo(f"warehouse: {settings.warehouse}")
     click.echo("query it:  tfm sql \"SELECT * FROM meta.file_ledger\"")
+    click.echo("closed months: tfm sql \"SELECT * FROM closed.period_status\"; reports in " + str(settings.close_reports))
     click.echo(f"Dagster UI: tfm ui   (or DAGSTER_HOME={settings.dagster_home} dagster dev -m orchestration.definitions)")
 
 
