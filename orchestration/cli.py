@@ -302,10 +302,8 @@ def run_build(
     instance = dg.DagsterInstance.get()
     fail_dead_runs(instance, log=_say)
 
-    from dagster_dbt import build_dbt_asset_selection
-
     from orchestration.defs.close import PERIOD_CLOSE, PUBLISHED, close_assets
-    from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
+    from orchestration.defs.dbt import dbt_resource, dbt_selection, tfm_dbt_models
     from orchestration.defs.predictions import prediction_assets
     from orchestration.defs.quality import checks_for, mart_quality_checks
     from orchestration.defs.resources import TfmWarehouse
@@ -313,7 +311,7 @@ def run_build(
     # The whole build runs the Python models between the marts they read and the marts that publish them
     # (Dagster splits the dbt step around them), then publishes or closes; a --select builds only the dbt
     # models it names, and publishes nothing (the published marts must agree with each other).
-    selection = build_dbt_asset_selection([tfm_dbt_models], dbt_select=select or "fqn:*")
+    selection = dbt_selection(select)
     run_config = dict(RUN_CONFIG)
     if select is None:
         selection = selection | dg.AssetSelection.assets(*prediction_assets)

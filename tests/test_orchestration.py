@@ -128,3 +128,24 @@ def test_cli_reports_a_bad_file_and_exits_non_zero(tfm_home):
     assert ok.exit_code == 0 and "1000" in ok.output
     refused = CliRunner().invoke(main, ["sql", "--live", "DELETE FROM raw.focus"])
     assert refused.exit_code == 1 and "read-only" in refused.output.lower()
+
+
+def test_a_selected_build_on_a_fresh_warehouse_runs_only_the_tests_it_can(tfm_home):
+    """`tfm build --select` builds what it names and runs the tests whose every parent it built: a relationships
+    test from the masking report to its seed (selected as an ancestor) is not run against a report never built."""
+    put(tfm_home.landing, FOCUS_CSV)
+    assert run_ingest(tfm_home) == []
+    assert run_build(tfm_home, "+fct_showback_monthly") == []
+    con = connect(tfm_home.warehouse, read_only=True)
+    try:
+        marts = {name for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
+        ).fetchall()}  # fmt: skip
+        showback = con.execute("SELECT sum(total_cost) FROM marts.fct_showback_monthly").fetchone()[0]
+        focus = con.execute("SELECT sum(EffectiveCost) FROM marts.fct_focus_charges").fetchone()[0]
+    finally:
+        con.close()
+    assert {"fct_showback_monthly", "fct_cost_allocation", "fct_focus_charges"} <= marts
+    assert "rpt_masked_tag_values" not in marts and "fct_finops_kpis" not in marts
+    assert showback == focus
+    assert not tfm_home.published.exists()  # a selected build publishes nothing

@@ -98,6 +98,23 @@ def tfm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         prune_build_folders(target_root)
 
 
+def dbt_selection(select: str | None) -> dg.AssetSelection:
+    """The dbt assets a dbt selection names, and the dbt tests dbt can run on them.
+
+    dagster-dbt resolves a selection's tests eagerly: a relationships test is chosen when either of its two
+    models is, and is then passed to dbt by name, so on a fresh or partial warehouse ``--select
+    +fct_focus_charges`` ran the masking report's test against a report that did not exist. Selecting the
+    assets with exactly their own checks lets dagster-dbt pass only the models, and dbt's ``buildable``
+    indirect selection (dbt_project.yml) adds the tests whose every parent is selected or built before.
+    """
+    from dagster_dbt import build_dbt_asset_selection
+
+    selection = build_dbt_asset_selection([tfm_dbt_models], dbt_select=select or "fqn:*")
+    if select is None:
+        return selection
+    return dg.AssetSelection.assets(*selection.resolve([tfm_dbt_models]))
+
+
 def prune_build_folders(target_root: Path, keep: int = KEEP_DBT_RUNS) -> list[Path]:
     """Delete all but the ``keep`` newest per-build folders under ``target_root``; returns those deleted."""
     folders = [p for p in target_root.glob(f"{_RUN_FOLDER_PREFIX}*") if p.is_dir()]
