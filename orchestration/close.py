@@ -183,25 +183,16 @@ def manifest_gaps(landing: Path, period: date) -> list[dict]:
     Legacy CUR manifests list ``reportKeys``, CUR 2.0 and FOCUS exports ``dataFiles`` (S3 keys or URLs): a key
     matches a landed file when the file's path ends with the key's last folder (up to three) and name.
     """
-    from orchestration.ingest.loader import period_hint
+    from orchestration.ingest.loader import delivery_manifests, period_hint
 
     gaps = []
-    for manifest in sorted(landing.rglob("*anifest.json")) if landing.is_dir() else ():
-        try:
-            body = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(body, dict):
-            continue
-        keys = body.get("reportKeys") if isinstance(body.get("reportKeys"), list) else body.get("dataFiles")
-        if not isinstance(keys, list):
-            continue
+    for manifest, body, _, keys in delivery_manifests(landing):
         start = body.get("billingPeriod", {}).get("start") if isinstance(body.get("billingPeriod"), dict) else None
         of = date.fromisoformat(str(start)[:7] + "-01") if start else period_hint(manifest, landing)
         if of != period:
             continue
         landed = {p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()}
-        for key in map(str, keys):
+        for key in keys:
             parts = [part for part in key.split("/") if part]
             # The key's last folders and name (a name alone would match another period's file of that name).
             suffixes = {"/".join(parts[i:]) for i in range(max(len(parts) - 3, 0), max(len(parts) - 1, 1))}

@@ -275,18 +275,17 @@ def _check_period_hint(detected: DetectedFile, periods: list[date], hint: date |
     )
 
 
-def superseded_files(landing: Path) -> dict[str, str]:
-    """Data files that their delivery manifest leaves out: older deliveries kept beside the current one.
+def delivery_manifests(landing: Path) -> Iterator[tuple[Path, dict, Path, list[str]]]:
+    """Every delivery manifest below ``landing``: its path, its content, the folder of the data files it lists,
+    and their keys.
 
     Legacy CUR writes every refresh to a new ``<yyyymmdd-yyyymmdd>/<assemblyId>/`` folder and points
     ``<report>-Manifest.json`` (``reportKeys``) at the current one; CUR 2.0 and FOCUS exports in create-new
     mode keep older executions under ``data/BILLING_PERIOD=.../`` and list the current files in
-    ``metadata/BILLING_PERIOD=.../<export>-Manifest.json`` (``dataFiles``). Loading the older deliveries too
-    would count a restated month twice. Returns ``{resolved path: reason}``.
+    ``metadata/BILLING_PERIOD=.../<export>-Manifest.json`` (``dataFiles``).
     """
-    superseded: dict[str, str] = {}
     if not landing.exists():
-        return superseded
+        return
     for manifest in sorted(landing.rglob("*anifest.json")):
         try:
             body = json.loads(manifest.read_text(encoding="utf-8"))
@@ -295,13 +294,22 @@ def superseded_files(landing: Path) -> dict[str, str]:
         if not isinstance(body, dict):
             continue
         if isinstance(body.get("reportKeys"), list):
-            root, keys = manifest.parent, body["reportKeys"]
+            yield manifest, body, manifest.parent, [str(key) for key in body["reportKeys"]]
         elif isinstance(body.get("dataFiles"), list) and manifest.parent.parent.name == "metadata":
-            root, keys = manifest.parent.parent.parent / "data" / manifest.parent.name, body["dataFiles"]
-        else:
-            continue
+            root = manifest.parent.parent.parent / "data" / manifest.parent.name
+            yield manifest, body, root, [str(key) for key in body["dataFiles"]]
+
+
+def superseded_files(landing: Path) -> dict[str, str]:
+    """Data files that their delivery manifest leaves out: older deliveries kept beside the current one.
+
+    Loading the older deliveries too would count a restated month twice (see :func:`delivery_manifests`).
+    Returns ``{resolved path: reason}``.
+    """
+    superseded: dict[str, str] = {}
+    for manifest, _, root, keys in delivery_manifests(landing):
         listed: set[str] = set()
-        for key in map(str, keys):
+        for key in keys:
             parts = key.split("/")
             listed.update("/".join(parts[i:]) for i in range(len(parts)))
         for path in root.rglob("*") if root.is_dir() else ():
