@@ -186,12 +186,14 @@ def manifest_gaps(landing: Path, period: date) -> list[dict]:
     from orchestration.ingest.loader import delivery_manifests, period_hint
 
     gaps = []
+    landed: set[str] | None = None  # read once, when a manifest of the period is found
     for manifest, body, _, keys in delivery_manifests(landing):
         start = body.get("billingPeriod", {}).get("start") if isinstance(body.get("billingPeriod"), dict) else None
         of = date.fromisoformat(str(start)[:7] + "-01") if start else period_hint(manifest, landing)
         if of != period:
             continue
-        landed = {p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()}
+        if landed is None:
+            landed = {p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()}
         for key in keys:
             parts = [part for part in key.split("/") if part]
             # The key's last folders and name (a name alone would match another period's file of that name).
@@ -496,7 +498,7 @@ def run_checks(
 def _gx_checks(con: duckdb.DuckDBPyConnection, settings: Settings, period: date) -> list[CheckResult]:
     from orchestration.quality.suites import run_period_suites
 
-    return run_period_suites(con, period, settings.home / "quality" / "data_docs")
+    return run_period_suites(con, period, settings.data_docs)
 
 
 # --- freezing ------------------------------------------------------------------------------------------------
@@ -768,16 +770,16 @@ def report_markdown(con, outcome: CloseOutcome) -> str:
     lines = [f"# Close of {period}", ""]
     if outcome.succeeded:
         lines += [
-            f"**Closed** as version {outcome.close_version} at {outcome.closed_at:%Y-%m-%d %H:%M:%S} UTC. "
-            f"{len(outcome.checks)} checks passed or warned ({len(outcome.warnings)} warning(s)). Analysts read "
-            f"these numbers from the `closed` schema (`closed.fct_showback_monthly`, ...); every version stays "
-            f"in `closed_versions`.",
+            (f"**Closed** as version {outcome.close_version} at {outcome.closed_at:%Y-%m-%d %H:%M:%S} UTC. "
+             f"{len(outcome.checks)} checks passed or warned ({len(outcome.warnings)} warning(s)). Analysts read "
+             f"these numbers from the `closed` schema (`closed.fct_showback_monthly`, ...); every version stays "
+             f"in `closed_versions`."),
             "",
         ]
     else:
         lines += [
-            f"**Not closed.** {len(outcome.blocking)} blocking check(s) failed; nothing was frozen or published. "
-            "Fix the cause (the samples below show where) and run `tfm close` again.",
+            (f"**Not closed.** {len(outcome.blocking)} blocking check(s) failed; nothing was frozen or published. "
+             "Fix the cause (the samples below show where) and run `tfm close` again."),
             "",
         ]
     lines += ["## Checks", "", "| check | layer | status | blocks | value | threshold |", "|---|---|---|---|---|---|"]
@@ -875,16 +877,16 @@ def write_restatement_reports(con: duckdb.DuckDBPyConnection, settings: Settings
         lines = [
             f"# {label(period)} was restated after its close",
             "",
-            f"Closed as version {status['close_version']} at {status['closed_at']:%Y-%m-%d %H:%M:%S} UTC; the "
-            f"provider restated it at {status['restated_at']:%Y-%m-%d %H:%M:%S} UTC. The closed numbers "
-            f"(`closed` schema) are unchanged; the live marts show the restated bill. Close the period again "
-            f"(`tfm close --period {label(period)}`) to freeze the restated numbers as version "
-            f"{status['close_version'] + 1}.",
+            (f"Closed as version {status['close_version']} at {status['closed_at']:%Y-%m-%d %H:%M:%S} UTC; the "
+             f"provider restated it at {status['restated_at']:%Y-%m-%d %H:%M:%S} UTC. The closed numbers "
+             f"(`closed` schema) are unchanged; the live marts show the restated bill. Close the period again "
+             f"(`tfm close --period {label(period)}`) to freeze the restated numbers as version "
+             f"{status['close_version'] + 1}."),
             "",
-            f"Billed cost: closed {_money(status['closed_billed_cost'])}, live {_money(status['live_billed_cost'])}, "
-            f"difference {_money(status['billed_cost_difference'])}. Effective cost: closed "
-            f"{_money(status['closed_effective_cost'])}, live {_money(status['live_effective_cost'])}, difference "
-            f"{_money(status['effective_cost_difference'])}.",
+            (f"Billed cost: closed {_money(status['closed_billed_cost'])}, live {_money(status['live_billed_cost'])}, "
+             f"difference {_money(status['billed_cost_difference'])}. Effective cost: closed "
+             f"{_money(status['closed_effective_cost'])}, live {_money(status['live_effective_cost'])}, difference "
+             f"{_money(status['effective_cost_difference'])}."),
             "",
             "## Showback per team, closed and live",
             "",

@@ -372,7 +372,7 @@ def test_a_failing_dbt_test_stops_the_build_before_it_publishes(quarter):
         code, output = _tfm("close", "--period", "2026-03")
         assert code == 1 and "2026-03 was not closed: the build failed" in output
         assert _digest(settings.published) == before
-        report = sorted((settings.close_reports / "2026-03").glob("failed-*.md"))[-1].read_text()
+        report = max((settings.close_reports / "2026-03").glob("failed-*.md")).read_text()
         assert "| build | dbt | **FAIL** |" in report and "stg_business__invoices" in report
     finally:
         again.unlink()
