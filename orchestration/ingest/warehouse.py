@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,8 +112,18 @@ def connect(
         lambda: duckdb.connect(str(path), read_only=read_only), path, timeout=wait_seconds, log=log
     )
     con.execute("SET TimeZone = 'UTC'")
+    apply_memory_settings(con)
     con.execute(_MACROS)
     return con
+
+
+def apply_memory_settings(con: duckdb.DuckDBPyConnection) -> None:
+    """Cap DuckDB's memory at ``TFM_MEMORY_LIMIT`` and let it spill to ``$TFM_HOME/tmp/duckdb`` beyond."""
+    from orchestration.settings import Settings, duckdb_memory_limit
+
+    temp_dir = os.environ.get("TFM_DUCKDB_TEMP_DIR") or str(Settings.from_env().duckdb_temp_dir)
+    con.execute("SET memory_limit = ?", [duckdb_memory_limit()])
+    con.execute("SET temp_directory = ?", [temp_dir])
 
 
 @contextmanager
