@@ -87,11 +87,6 @@ class Settings:
         return self.quality_dir / "data_docs"
 
     @property
-    def duckdb_temp_dir(self) -> Path:
-        """Where DuckDB spills what does not fit in ``memory_limit`` (large sorts, joins and inserts)."""
-        return self.home / "tmp" / "duckdb"
-
-    @property
     def log_file(self) -> Path:
         """Where tfm writes the full trace of a failure it reported in one line."""
         return self.home / "logs" / "tfm.log"
@@ -109,7 +104,7 @@ class Settings:
 
         Raises :class:`HomeError` when a folder cannot be created or the Dagster settings cannot be written.
         """
-        folders = [self.home, self.dagster_home, self.dbt_target_dir, self.log_file.parent, self.duckdb_temp_dir]
+        folders = [self.home, self.dagster_home, self.dbt_target_dir, self.log_file.parent]
         # The default landing folder is created on first use. A landing folder named by TFM_LANDING or
         # --landing never is: a typo, or a share that is not mounted, must be an error, not an empty folder
         # that makes every loaded period look deleted.
@@ -131,7 +126,6 @@ class Settings:
         os.environ["TFM_LANDING"] = str(self.landing)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
         os.environ["TFM_WAREHOUSE_PATH"] = str(self.warehouse)
-        os.environ["TFM_DUCKDB_TEMP_DIR"] = str(self.duckdb_temp_dir)
         # dagster-dbt puts each build's artifacts and dbt.log in a folder of its own under this one.
         os.environ["DBT_TARGET_PATH"] = str(self.dbt_target_dir)
 
@@ -202,8 +196,8 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 # DuckDB's own default is 80% of the machine's memory: a 10M-line-item month then took 19.5 of 24 GB. tfm gives
-# every connection (ingest, dbt, the close, the Python models' reads) this much and lets DuckDB spill the rest
-# to disk under $TFM_HOME/tmp/duckdb. TFM_MEMORY_LIMIT takes DuckDB's notation ("4GB", "512MB", "80%").
+# every connection (ingest, dbt, the close, the Python models' reads) this much; DuckDB spills the rest to
+# disk, in its own default folder beside the database (warehouse.duckdb.tmp/). TFM_MEMORY_LIMIT takes DuckDB's notation ("4GB", "512MB", "80%").
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 

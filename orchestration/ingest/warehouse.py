@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,12 +117,10 @@ def connect(
 
 
 def apply_memory_settings(con: duckdb.DuckDBPyConnection) -> None:
-    """Cap DuckDB's memory at ``TFM_MEMORY_LIMIT`` and let it spill to ``$TFM_HOME/tmp/duckdb`` beyond."""
-    from orchestration.settings import Settings, duckdb_memory_limit
+    """Cap DuckDB's memory at ``TFM_MEMORY_LIMIT``; beyond it DuckDB spills to ``<database>.tmp/``."""
+    from orchestration.settings import duckdb_memory_limit
 
-    temp_dir = os.environ.get("TFM_DUCKDB_TEMP_DIR") or str(Settings.from_env().duckdb_temp_dir)
     con.execute("SET memory_limit = ?", [duckdb_memory_limit()])
-    con.execute("SET temp_directory = ?", [temp_dir])
 
 
 @contextmanager
