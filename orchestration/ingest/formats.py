@@ -308,9 +308,7 @@ def _tag_map(entries: list[tuple[str, str]]) -> str:
     """SQL building a MAP(VARCHAR, VARCHAR) from flattened tag columns, keeping only tags with a value."""
     if not entries:
         return "CAST(NULL AS MAP(VARCHAR, VARCHAR))"
-    packs = ", ".join(
-        f"struct_pack(k := {lit(key)}, v := CAST({q(col)} AS VARCHAR))" for key, col in entries
-    )
+    packs = ", ".join(f"struct_pack(k := {lit(key)}, v := CAST({q(col)} AS VARCHAR))" for key, col in entries)
     return f"map_from_entries(list_filter([{packs}], e -> e.v IS NOT NULL AND e.v <> ''))"
 
 
@@ -395,7 +393,11 @@ def _business_convert(src: str, source_type: str, kind: str) -> tuple[str, str |
     if kind == "DATE":
         if temporal:
             expr = f"CAST({src} AS DATE)"
-            return expr, f"({src} IS NOT NULL AND CAST({src} AS TIMESTAMP) <> CAST({expr} AS TIMESTAMP))", "date"
+            return (
+                expr,
+                f"({src} IS NOT NULL AND CAST({src} AS TIMESTAMP) <> CAST({expr} AS TIMESTAMP))",
+                "date",
+            )
         expr = f"CAST(try_strptime({text}, '%Y-%m-%d') AS DATE)"
         return expr, f"({not_blank} AND {expr} IS NULL)", "date (YYYY-MM-DD)"
     if kind == MONTH_KIND:

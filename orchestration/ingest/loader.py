@@ -200,7 +200,10 @@ def file_periods(con: duckdb.DuckDBPyConnection, detected: DetectedFile) -> list
         bad, value = _first_bad_value(con, source, f"({plan.expression}) IS NULL", plan.physical)
         shown = f"{value!r} is not a valid {plan.expected}" if value and value.strip() else "an empty value"
         raise BadFileError(
-            detected.path, f"{shown}: the column gives the row's month", column=plan.source, **_position(source, bad)
+            detected.path,
+            f"{shown}: the column gives the row's month",
+            column=plan.source,
+            **_position(source, bad),
         )
     if len(periods) < len(rows):
         condition = plan.check or f"{plan.expression} IS NULL"
@@ -357,10 +360,21 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
             report.unchanged += 1
             continue
 
-        def reject(exc: BadFileError, checksum: str, detected: DetectedFile | None, key=key, stat=stat, path=path):
+        def reject(
+            exc: BadFileError, checksum: str, detected: DetectedFile | None, key=key, stat=stat, path=path
+        ):
             report.rejected[key] = exc.describe()
             log(f"rejected {exc.describe()}")
-            _record(con, key, stat, checksum, detected, "rejected", exc.describe(), hint=period_hint(path, landing))
+            _record(
+                con,
+                key,
+                stat,
+                checksum,
+                detected,
+                "rejected",
+                exc.describe(),
+                hint=period_hint(path, landing),
+            )
 
         try:
             with _unreadable_as_bad(path):
@@ -437,9 +451,13 @@ def _resolve_duplicates(con: duckdb.DuckDBPyConnection, log: Log) -> dict[str, s
         if checksum not in keeper:
             keeper[checksum] = path
             if status != "ready":
-                con.execute("UPDATE meta.landing_files SET status = 'ready', error = NULL WHERE path = ?", [path])
+                con.execute(
+                    "UPDATE meta.landing_files SET status = 'ready', error = NULL WHERE path = ?", [path]
+                )
             continue
-        message = f"{path}: the same content as {keeper[checksum]} (checksum {checksum[:12]}); not loaded twice"
+        message = (
+            f"{path}: the same content as {keeper[checksum]} (checksum {checksum[:12]}); not loaded twice"
+        )
         duplicates[path] = keeper[checksum]
         con.execute(
             "UPDATE meta.landing_files SET status = 'duplicate', error = ? WHERE path = ?", [message, path]
@@ -471,7 +489,9 @@ def _record(
     )  # fmt: skip
 
 
-def _record_values(con, key, stat, checksum, family, file_format, focus_version, periods, status, error) -> None:
+def _record_values(
+    con, key, stat, checksum, family, file_format, focus_version, periods, status, error
+) -> None:
     con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
     con.execute(
         "INSERT INTO meta.landing_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -525,7 +545,9 @@ def period_states(con: duckdb.DuckDBPyConnection) -> list[PeriodState]:
         "SELECT path, source_family, coalesce(billing_periods, []), error FROM meta.landing_files "
         "WHERE status = 'rejected' ORDER BY path"
     ).fetchall()
-    closed = {row[0] for row in con.execute("SELECT DISTINCT billing_period FROM meta.period_closes").fetchall()}
+    closed = {
+        row[0] for row in con.execute("SELECT DISTINCT billing_period FROM meta.period_closes").fetchall()
+    }
     states = []
     for key in sorted(set(wanted) | set(loaded)):
         family, period = key
@@ -568,7 +590,9 @@ class PeriodLoad:
     files: list[str] = field(default_factory=list)
     rows: int = 0
     replaced_rows: int = 0
-    billed_cost: Decimal | None = Decimal(0)  # None for a family without money (unit drivers, SLIs, incidents)
+    billed_cost: Decimal | None = Decimal(
+        0
+    )  # None for a family without money (unit drivers, SLIs, incidents)
     seconds: float = 0.0
     restated_close_version: int | None = None  # the period was closed (this version) and its rows replaced
 
@@ -590,7 +614,9 @@ def _validate(
     ]
     in_period = f"{_period_expr(detected)} = DATE {lit(str(period))}"
     try:
-        result = con.execute(f"SELECT {', '.join(selects)} FROM {source.relation} WHERE {in_period}").fetchone()
+        result = con.execute(
+            f"SELECT {', '.join(selects)} FROM {source.relation} WHERE {in_period}"
+        ).fetchone()
     except duckdb.Error as exc:
         raise _reader_error(detected.path, exc) from exc
     cost, rows, firsts = result[0], result[1], result[2:]
@@ -608,7 +634,9 @@ def _validate(
                 f"WHERE {source.row_expr} = {first} LIMIT 1"
             ).fetchone()
             shown = repr(value[0]) if value else "a value"
-            kind = plan.expected or {"TIMESTAMP": "date"}.get(plan.raw_type, plan.raw_type.split("(")[0].lower())
+            kind = plan.expected or {"TIMESTAMP": "date"}.get(
+                plan.raw_type, plan.raw_type.split("(")[0].lower()
+            )
             raise BadFileError(
                 detected.path,
                 f"{shown} is not a valid {kind}",
@@ -627,7 +655,9 @@ def _validate(
         mixed = next((row for row in per_account if len(row[1]) > 1), None)
         if mixed:
             account_id = mixed[0]
-            in_account = f"{account} = {lit(str(account_id))} AND {_period_expr(detected)} = DATE {lit(str(period))}"
+            in_account = (
+                f"{account} = {lit(str(account_id))} AND {_period_expr(detected)} = DATE {lit(str(period))}"
+            )
             first = con.execute(
                 f"SELECT {currency} FROM {source.relation} WHERE {in_account} ORDER BY {source.row_expr} LIMIT 1"
             ).fetchone()[0]
@@ -724,7 +754,9 @@ def load_period(
                 with _unreadable_as_bad(path):
                     unchanged = file_path.exists() and file_checksum(file_path) == checksum
                 if not unchanged:
-                    raise BadFileError(path, "changed or removed since the landing folder was scanned; scan again")
+                    raise BadFileError(
+                        path, "changed or removed since the landing folder was scanned; scan again"
+                    )
                 detected = detect(con, file_path)
                 source = _open(con, detected, materialize=True)
                 try:
@@ -743,7 +775,9 @@ def load_period(
             _check_currencies_across_files(family, period, staged, state.loaded)
         except BadFileError as exc:
             _reject(con, str(exc.path), exc.describe())
-            raise PeriodBlockedError(f"{family.description} {period:%Y-%m} kept as it was: {exc.describe()}") from exc
+            raise PeriodBlockedError(
+                f"{family.description} {period:%Y-%m} kept as it was: {exc.describe()}"
+            ) from exc
         result = _replace(
             con, family, period, [item[:4] for item in staged], run_id, log,
             allow_empty=prune, warn=warn or (lambda message: log(f"warning: {message}")),
@@ -777,7 +811,9 @@ def _replace(
     Refused (``PeriodBlockedError``, nothing changed) when the period has rows and the files bring none, unless
     ``allow_empty`` (a prune). A closed period's replacement is recorded in ``meta.period_restatements``.
     """
-    result = PeriodLoad(family.name, period, replaced=True, billed_cost=Decimal(0) if family.cost_column else None)
+    result = PeriodLoad(
+        family.name, period, replaced=True, billed_cost=Decimal(0) if family.cost_column else None
+    )
     loaded_at = _now()
     # Rows carry their file position in _source_row, so the raw table need not keep insertion order. Letting
     # DuckDB write parquet rows in any order loads a 1M-row CUR 2.0 month ~20% faster (bench/bench_ingest.py);
@@ -792,7 +828,9 @@ def _replace(
         for source, *_ in staged:
             for plan in source.detected.columns:
                 if plan.raw_name.lower() not in spelled:
-                    con.execute(f"ALTER TABLE {family.raw_table} ADD COLUMN {q(plan.raw_name)} {plan.raw_type}")
+                    con.execute(
+                        f"ALTER TABLE {family.raw_table} ADD COLUMN {q(plan.raw_name)} {plan.raw_type}"
+                    )
                     existing[plan.raw_name] = plan.raw_type
                     spelled[plan.raw_name.lower()] = plan.raw_name
         close_version = con.execute(
@@ -808,7 +846,8 @@ def _replace(
             f"DELETE FROM {family.raw_table} WHERE _billing_period = ?", [period]
         ).fetchone()[0]
         con.execute(
-            "DELETE FROM meta.file_ledger WHERE source_family = ? AND billing_period = ?", [family.name, period]
+            "DELETE FROM meta.file_ledger WHERE source_family = ? AND billing_period = ?",
+            [family.name, period],
         )
         for source, checksum, cost, size in staged:
             detected = source.detected
@@ -834,7 +873,18 @@ def _replace(
             ).fetchone()[0]
             con.execute(
                 "INSERT INTO meta.file_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?)",
-                [path, period, family.name, detected.file_format, size, checksum, rows, cost, loaded_at, run_id],
+                [
+                    path,
+                    period,
+                    family.name,
+                    detected.file_format,
+                    size,
+                    checksum,
+                    rows,
+                    cost,
+                    loaded_at,
+                    run_id,
+                ],
             )
             result.files.append(path)
             result.rows += rows
@@ -866,7 +916,6 @@ def _replace(
             "provider: the closed numbers stay until it is re-closed"
         )
     return result
-
 
 
 def inspect_file(path: Path) -> tuple[str, list[date]]:
@@ -925,7 +974,9 @@ def loaded_rows(con: duckdb.DuckDBPyConnection, state: PeriodState) -> int:
     ).fetchone()[0]
 
 
-def orphaned_periods(con: duckdb.DuckDBPyConnection, period: date | None = None) -> list[tuple[PeriodState, int]]:
+def orphaned_periods(
+    con: duckdb.DuckDBPyConnection, period: date | None = None
+) -> list[tuple[PeriodState, int]]:
     """Loaded periods none of whose files is in the landing folder any more, with their loaded rows."""
     return [
         (state, loaded_rows(con, state))
@@ -935,7 +986,12 @@ def orphaned_periods(con: duckdb.DuckDBPyConnection, period: date | None = None)
 
 
 def prune_period(
-    con: duckdb.DuckDBPyConnection, family_name: str, period: date, *, run_id: str | None = None, log: Log = _quiet
+    con: duckdb.DuckDBPyConnection,
+    family_name: str,
+    period: date,
+    *,
+    run_id: str | None = None,
+    log: Log = _quiet,
 ) -> PeriodLoad:
     """Delete a period whose files have all left the landing folder (what ``tfm ingest --prune`` asks for).
 
@@ -945,7 +1001,9 @@ def prune_period(
     state = next((s for s in period_states(con) if s.family == family_name and s.period == period), None)
     what = f"{FAMILIES[family_name].description} {period:%Y-%m}"
     if state is None or not state.orphaned:
-        raise PeriodBlockedError(f"{what} not pruned: it still has files in the landing folder (or is not loaded)")
+        raise PeriodBlockedError(
+            f"{what} not pruned: it still has files in the landing folder (or is not loaded)"
+        )
     if state.closed:
         raise PeriodBlockedError(f"{what} not pruned: the period is closed")
     unattributed = con.execute(
@@ -956,5 +1014,7 @@ def prune_period(
     ).fetchone()
     if unattributed:
         raise PeriodBlockedError(f"{what} not pruned: a rejected file may belong to it: {unattributed[0]}")
-    log(f"pruning {what}: {loaded_rows(con, state):,} rows of {len(state.loaded)} file(s) gone from the landing folder")
+    log(
+        f"pruning {what}: {loaded_rows(con, state):,} rows of {len(state.loaded)} file(s) gone from the landing folder"
+    )
     return load_period(con, family_name, period, run_id=run_id, prune=True, log=log)
