@@ -86,12 +86,35 @@ CREATE TABLE IF NOT EXISTS meta.period_loads (
 );
 """
 
-# Parses the datetime spellings real exports use: ISO 8601 with or without T, Z, offsets or seconds.
-_MACROS = """
+# tfm_parse_timestamp parses the datetime spellings real exports use: ISO 8601 with or without T, Z, offsets or
+# seconds.
+#
+# tfm_plain_number rewrites a number written with a negative exponent (``5.2E-9``, as AWS writes small costs)
+# in plain notation (``0.0000000052``) before it is cast to DECIMAL(38, 18): DuckDB's cast of an exponent into
+# a 128-bit decimal takes ~10 microseconds a value (a repeated 128-bit division), and half the cost columns of
+# a real CUR are written so, which made the casts most of a load. Only a mantissa of at most 18 digits whose
+# result needs at most 18 decimals is rewritten, so the rewritten text converts to exactly the value the
+# exponent form converts to (tests/test_ingest_numbers.py compares the two); any other text is left as it is.
+_MACROS = r"""
 CREATE OR REPLACE TEMP MACRO tfm_parse_timestamp(s) AS CAST(coalesce(
     TRY_CAST(nullif(trim(s), '') AS TIMESTAMPTZ),
     TRY_CAST(try_strptime(trim(s), ['%Y-%m-%dT%H:%MZ', '%Y-%m-%dT%H:%M%z']) AS TIMESTAMPTZ)
 ) AS TIMESTAMP);
+CREATE OR REPLACE TEMP MACRO tfm_plain_number(s) AS CASE
+    WHEN NOT regexp_full_match(s, '[+-]?[0-9]*\.?[0-9]*[eE]-[0-9]{1,2}') THEN s
+    ELSE list_transform(
+        [regexp_extract(s, '^([+-]?)([0-9]*)\.?([0-9]*)[eE](-[0-9]+)$', ['sign', 'ip', 'fp', 'e'])],
+        _tfm_m -> list_transform(
+            [{'d': _tfm_m.ip || _tfm_m.fp, 'p': length(_tfm_m.ip) + CAST(_tfm_m.e AS INTEGER)}],
+            _tfm_n -> CASE
+                WHEN _tfm_n.d = '' OR length(_tfm_n.d) > 18 OR length(_tfm_n.d) - _tfm_n.p > 18 THEN s
+                WHEN _tfm_n.p <= 0 THEN _tfm_m.sign || '0.' || repeat('0', -_tfm_n.p) || _tfm_n.d
+                WHEN _tfm_n.p >= length(_tfm_n.d) THEN _tfm_m.sign || _tfm_n.d
+                ELSE _tfm_m.sign || left(_tfm_n.d, _tfm_n.p) || '.' || substr(_tfm_n.d, _tfm_n.p + 1)
+            END
+        )[1]
+    )[1]
+END;
 """
 
 
