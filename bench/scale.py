@@ -723,6 +723,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-results/scale.json"))
     parser.add_argument("--workdir", type=Path, help="where the temporary folders go (default: the system's)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (debugging)")
+    parser.add_argument(
+        "--logs", type=Path, help="keep every stage's output here (default: with the folders)"
+    )
     args = parser.parse_args()
 
     report: dict[str, Any] = {
@@ -740,7 +743,8 @@ def main() -> None:
     try:
         for section, rows, job in jobs:
             with size_folder(args.workdir, rows, args.keep) as folder:
-                report[section] += job(rows, folder, Context(args.runs, args.keep, folder / "logs"))
+                logs = args.logs / size_label(rows) if args.logs else folder / "logs"
+                report[section] += job(rows, folder, Context(args.runs, args.keep, logs))
             report["ratios"] = [r.as_dict() for r in ratios(report["focus"], report["scale"])]
             args.out.write_text(json.dumps(report, indent=2) + "\n")
     except StageError as exc:
