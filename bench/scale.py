@@ -19,8 +19,9 @@ each run on a fresh ``TFM_HOME``:
 
 The build is split into its Dagster steps (from the run's event log under ``$TFM_HOME/dagster``): dbt build
 (``tfm_dbt_models*`` steps: models and dbt tests), Python models (``ml__*``), checks (``gx_*``), the other
-steps (publish), and the time outside any step (process start, imports, loading the definitions, scanning
-the landing folder at ingest).
+steps (publish), startup (before the first step: process start, imports, loading the definitions, which
+parses the dbt project on a fresh ``TFM_HOME``, and scanning the landing folder at ingest) and the time
+between and after the steps.
 dbt's own ``elapsed_time`` from its ``run_results.json`` files is kept in the JSON beside them.
 
 A measurement whose slowest stage takes under a minute is repeated ``--runs`` times and every figure is the
@@ -187,6 +188,7 @@ class Run:
     wall_s: float
     peak_rss_mb: float
     max_process_rss_mb: float | None = None
+    started_at: float = 0.0  # the epoch time the stage's process started
     steps: dict[str, Run] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -195,7 +197,7 @@ def run_process(command: list[str], env: dict[str, str], log: Path) -> tuple[Run
     """Run ``command`` to its end, output to ``log``; its wall time and peak memory. Raises on failure."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out, Sampler() as sampler:
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         process = subprocess.Popen(
             command,
             stdout=out,
@@ -210,7 +212,9 @@ def run_process(command: list[str], env: dict[str, str], log: Path) -> tuple[Run
     if process.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-30:])
         raise StageError(f"{log.stem} exited {process.returncode}:\n{tail}")
-    return Run(wall, sampler.peak_mb(), max_process_rss_mb=usage.ru_maxrss / 1024), sampler
+    return Run(
+        wall, sampler.peak_mb(), max_process_rss_mb=usage.ru_maxrss / 1024, started_at=started_at
+    ), sampler
 
 
 def repeat(runs: int, measure: Callable[[int], dict[str, Run]]) -> list[dict[str, Run]]:
@@ -258,9 +262,12 @@ def step_kind(step_key: str) -> str:
     return step_key.replace("published_warehouse", "publish")
 
 
-# The part of a stage's wall time outside its Dagster steps: process start, imports, loading the definitions
-# (and dbt's manifest), scanning the landing folder, between steps.
-OUTSIDE_STEPS = "outside steps"
+# A stage's time before its first Dagster step: process start, imports, loading the definitions (on a fresh
+# TFM_HOME that parses the dbt project), scanning the landing folder at ingest.
+STARTUP = "startup"
+BEFORE_STEPS = "imports, definitions, the dbt parse on a fresh TFM_HOME, the landing scan"
+# The rest of its time outside the steps: between them, and after the last one until the process ends.
+OUTSIDE_STEPS = "between and after steps"
 
 
 def dagster_runs(home: Path) -> set[Path]:
@@ -291,9 +298,14 @@ def split_steps(run: Run, sampler: Sampler, run_dbs: set[Path]) -> None:
         run.steps[kind] = Run(sum(end - start for start, end in kind_spans), peak)
     if spans:
         every = [span for kind_spans in spans.values() for span in kind_spans]
-        outside = [b for t, b in sampler.samples if not any(start <= t <= end for start, end in every)]
+        first = min(start for start, _ in every)
+        outside = [b for t, b in sampler.samples if t > first and not any(s <= t <= e for s, e in every)]
         steps = sum(step.wall_s for step in run.steps.values())
-        run.steps[OUTSIDE_STEPS] = Run(max(run.wall_s - steps, 0.0), max(outside, default=0) / MB)
+        startup = Run(first - run.started_at, sampler.peak_mb(end=first))
+        run.steps[STARTUP] = startup
+        run.steps[OUTSIDE_STEPS] = Run(
+            max(run.wall_s - steps - startup.wall_s, 0.0), max(outside, default=0) / MB
+        )
 
 
 def dbt_results(home: Path) -> dict[str, Any]:
@@ -677,7 +689,8 @@ def render(report: dict[str, Any]) -> str:
     footer = [
         f"{PEAK_DEFINITION}.",
         f"Figures are medians of the runs shown; {repeats}.",
-        f"Steps from the Dagster event log; {OUTSIDE_STEPS} = stage wall - steps.",
+        f"Steps from the Dagster event log; {STARTUP}: before the first step ({BEFORE_STEPS}).",
+        f"{OUTSIDE_STEPS}: the rest of a stage's wall time.",
         f"{machine}; {versions}; {report['date']}.",
     ]
     return "\n\n".join([stages, markdown(["ratio", "value", "target", "met"], found, {1}), "\n".join(footer)])
