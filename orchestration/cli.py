@@ -285,7 +285,12 @@ def _report(problems: list[str]) -> None:
 
 
 def run_build(
-    settings: Settings, select: str | None = None, *, close: list[date] | None = None, closed_by: str | None = None
+    settings: Settings,
+    select: str | None = None,
+    *,
+    close: list[date] | None = None,
+    closed_by: str | None = None,
+    full_refresh: bool = False,
 ) -> list[str]:
     """Run the dbt project (dbt build: models and their tests) and the Python models through Dagster.
 
@@ -313,12 +318,13 @@ def run_build(
     # models it names, and publishes nothing (the published marts must agree with each other).
     selection = dbt_selection(select)
     run_config = dict(RUN_CONFIG)
+    run_config["ops"] = {"tfm_dbt_models": {"config": {"full_refresh": full_refresh}}}
     if select is None:
         selection = selection | dg.AssetSelection.assets(*prediction_assets)
         if close:
             selection = selection | dg.AssetSelection.assets(PERIOD_CLOSE)
             periods = [f"{p:%Y-%m}" for p in close]
-            run_config["ops"] = {"period_close": {"config": {"periods": periods, "closed_by": closed_by or "tfm"}}}
+            run_config["ops"]["period_close"] = {"config": {"periods": periods, "closed_by": closed_by or "tfm"}}
         else:
             selection = selection | dg.AssetSelection.assets(PUBLISHED)
     build_assets = [tfm_dbt_models, *prediction_assets, *close_assets]
@@ -433,12 +439,20 @@ def _dbt_problems(message: str, limit: int = 5) -> list[str]:
 
 @main.command()
 @click.option("--select", "select", help="dbt selection, e.g. 'staging' or 'stg_focus__charges+'.")
-def build(select: str | None) -> None:
-    """Build the dbt project through Dagster (waits for the warehouse while another process holds it)."""
+@click.option(
+    "--full-refresh", is_flag=True,
+    help="Rebuild every billing period from scratch (by default only the periods whose data changed).",
+)  # fmt: skip
+def build(select: str | None, full_refresh: bool) -> None:
+    """Build the dbt project through Dagster (waits for the warehouse while another process holds it).
+
+    Only the billing periods whose raw data changed since the last whole build are rebuilt in the models with a
+    row per charge; everything is, the first time and whenever the dbt project (a model, a seed) changed.
+    """
     settings = _settings()
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' (or 'tfm demo') first")
-    _report(run_build(settings, select))
+    _report(run_build(settings, select, full_refresh=full_refresh))
 
 
 # --- close --------------------------------------------------------------------------------------------

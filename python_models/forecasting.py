@@ -40,7 +40,10 @@ steps; models without ``forward`` are refitted on the whole history (they are th
 candidate is fitted once per series: the backtest costs no second fit.
 
 **Output.** Means and intervals are clipped at 0 and made consistent (``lo_95 <= lo_80 <= mean <= hi_80 <=
-hi_95``). An interval a model cannot give (too few points) is ``[0, 2 x the series' maximum]``.
+hi_95``). An interval a model cannot give (too few points) is ``[0, 2 x the series' maximum]``. A model
+whose mean leaves the plausible range (over ``CEILING_FACTOR`` times the series' largest value: a
+multiplicative ETS fit on spiky data can explode) is dropped for the next candidate, and interval bounds are
+capped there: an upper bound of 10^32 says nothing a reader can use, and overflows the warehouse's decimals.
 """
 
 from __future__ import annotations
@@ -263,7 +266,8 @@ def _fit_one(uid, y: np.ndarray, cfg: Config) -> SeriesResult:
                 fresh = spec[1].new() if spec else Naive()
                 out = _predict(fresh, y[-length:], cfg.horizon, levels, fit=False)
             mean = np.asarray(out["mean"], float)
-            if not np.all(np.isfinite(mean)):
+            if not np.all(np.isfinite(mean)) or (n and float(np.max(mean)) > _ceiling(y)):
+                log.debug("series %r: %s forecast leaves the plausible range; next candidate", uid, name)
                 continue
             bounds = {}
             for lv in levels:
@@ -293,16 +297,25 @@ def _fit_one(uid, y: np.ndarray, cfg: Config) -> SeriesResult:
     return result
 
 
+CEILING_FACTOR = 100.0
+
+
+def _ceiling(y: np.ndarray) -> float:
+    """The largest value a forecast of ``y`` may take: ``CEILING_FACTOR`` times the history's largest."""
+    return CEILING_FACTOR * max(float(np.max(np.abs(y))) if len(y) else 0.0, 1.0)
+
+
 def _finish(r: SeriesResult, y: np.ndarray, levels: list[int]) -> None:
-    """Clip at 0, fill intervals a model could not give, and order them."""
+    """Clip at 0, fill intervals a model could not give, cap them at the ceiling, and order them."""
     top = 2.0 * float(np.max(y)) if len(y) else 0.0
+    ceiling = _ceiling(y)
     mean = np.maximum(np.nan_to_num(r.mean, nan=0.0), 0.0)
     inner_lo, inner_hi = mean, mean
     for lv in sorted(levels):
         lo = r.bounds[f"lo_{lv}"]
         hi = r.bounds[f"hi_{lv}"]
         lo = np.where(np.isfinite(lo), lo, 0.0)
-        hi = np.where(np.isfinite(hi), hi, np.maximum(top, mean))
+        hi = np.minimum(np.where(np.isfinite(hi), hi, np.maximum(top, mean)), np.maximum(ceiling, mean))
         lo = np.minimum(np.maximum(lo, 0.0), inner_lo)
         hi = np.maximum(hi, inner_hi)
         r.bounds[f"lo_{lv}"], r.bounds[f"hi_{lv}"] = lo, hi

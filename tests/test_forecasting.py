@@ -306,3 +306,23 @@ def test_backtest_scores_every_window(panel):
     trend = bt.per_series.set_index("unique_id").loc["trend"]
     assert trend["mase"] == pytest.approx(1.5, rel=0.1)  # errors of one and two weeks of trend vs. one
     assert bt.overall.loc[0, "series"] == 3
+
+
+# A team's daily cost in a generated quarter: month-start fees, then its usage halved in mid February. On the
+# first 59 days, multiplicative ETS fitted it with intervals reaching 3e7 (1e43 at a longer horizon), which
+# overflowed the mart's decimals and failed the build.
+SPIKY_TEAM = [
+    250.4, 37.65, 30.29, 27.01, 35.54, 35.64, 35.91, 35.92, 35.34, 26.37, 29.26, 36.04, 36.03, 35.98, 34.63, 38.04,
+    29.95, 30.07, 39.65, 33.25, 37.87, 38.7, 35.32, 29.05, 28.13, 35.56, 35.17, 38.67, 34.12, 32.85, 29.87, 303.01,
+    72.96, 34.33, 35.43, 34.0, 32.18, 27.48, 26.77, 35.04, 34.3, 33.37, 35.31, 31.11, 75.89, 78.79, 14.15, 14.04,
+    14.25, 14.39, 13.99, 13.96, 13.88, 14.49, 14.57, 14.32, 14.09, 14.3, 13.84,
+]  # fmt: skip
+
+
+def test_an_exploding_fit_is_capped_at_a_plausible_range():
+    from python_models.forecasting import CEILING_FACTOR
+
+    fc = forecast(frame("payments", SPIKY_TEAM, start=pd.Timestamp("2026-01-01")), horizon=100)
+    ceiling = CEILING_FACTOR * max(SPIKY_TEAM)
+    assert fc["hi_95"].max() <= ceiling
+    assert (fc["mean"] <= ceiling).all() and (fc["mean"] >= 0).all()

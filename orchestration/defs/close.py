@@ -55,6 +55,15 @@ def dbt_summary_since(target_root: Path, since: float) -> dict | None:
     return {**counts, "failures": failures}
 
 
+def _record_whole_build(context: dg.AssetExecutionContext, con) -> None:
+    """Every model of a whole build passed: the next build rebuilds only the billing periods changed since."""
+    from orchestration.defs.dbt import dbt_project
+    from orchestration.incremental import project_fingerprint, record_whole_build
+
+    periods = record_whole_build(con, project_fingerprint(dbt_project.manifest_path), context.run.run_id)
+    context.log.info(f"recorded the raw data of {periods} billing periods as built")
+
+
 def _run_started(context: dg.AssetExecutionContext) -> float:
     stats = context.instance.get_run_stats(context.run.run_id)
     return (stats.start_time or time.time()) - 1.0
@@ -78,6 +87,7 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: TfmWarehou
 
     settings = Settings.from_env()
     with warehouse.connect() as con:
+        _record_whole_build(context, con)
         ensure_close_schema(con)
         refresh_closed_views(con)
         restated = write_restatement_reports(con, settings)
@@ -125,6 +135,7 @@ def period_close(context: dg.AssetExecutionContext, config: CloseConfig, warehou
     summary = dbt_summary_since(settings.dbt_target_dir, _run_started(context))
     outcomes = []
     with warehouse.connect() as con:
+        _record_whole_build(context, con)
         for period in periods:
             outcome = close_period(
                 con, settings, period, closed_by=config.closed_by, dbt_summary=summary, log=context.log.info,

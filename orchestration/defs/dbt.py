@@ -15,8 +15,10 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from pydantic import Field
 
 from orchestration.dbt_child import PARENT_PID_ENV
+from orchestration.defs.resources import TfmWarehouse
 from orchestration.processes import record_process
 from orchestration.settings import DBT_PROJECT_DIR, KEEP_DBT_RUNS, REPO_ROOT, Settings, dbt_target
 
@@ -75,19 +77,37 @@ class TfmDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(key=dg.AssetKey([props["schema"], props["name"]]), group_name=layer)
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = Field(
+        False,
+        description=(
+            "Rebuild every incremental model from scratch. Otherwise only the billing periods whose raw data "
+            "changed since the last whole build are rebuilt (everything when the dbt project changed)."
+        ),
+    )
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TfmDbtTranslator()
 )
-def tfm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """Build (run and test) the selected dbt models."""
+def tfm_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: TfmWarehouse, config: DbtBuildConfig
+):
+    """Build (run and test) the selected dbt models: the billing periods that changed, or everything."""
+    from orchestration.incremental import clear_plan, plan_build, project_fingerprint, write_plan
+
     record_process(context.instance, context.run.run_id)
+    with warehouse.connect() as con:
+        plan = plan_build(con, project_fingerprint(dbt_project.manifest_path), full_refresh=config.full_refresh)
+        write_plan(con, plan, context.run.run_id)
+    context.log.info(f"dbt build: {'everything' if plan.full_refresh else 'incremental'} ({plan.reason})")
     target_root = Settings.from_env().dbt_target_dir
     target_root.mkdir(parents=True, exist_ok=True)
     # dagster-dbt makes each build's folder under DBT_TARGET_PATH (and seeds it with partial_parse.msgpack
     # from there); tfm-dbt exits with this process.
     os.environ["DBT_TARGET_PATH"] = str(target_root)
     os.environ[PARENT_PID_ENV] = str(os.getpid())
-    invocation = dbt.cli(["build"], context=context)
+    invocation = dbt.cli(["build", *plan.dbt_args()], context=context)
     try:
         yield from invocation.stream()
         # The next build parses only what changed since this one.
@@ -96,6 +116,8 @@ def tfm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
             shutil.copy2(parsed, target_root / "partial_parse.msgpack")
     finally:
         prune_build_folders(target_root)
+        with warehouse.connect() as con:
+            clear_plan(con)
 
 
 def dbt_selection(select: str | None) -> dg.AssetSelection:

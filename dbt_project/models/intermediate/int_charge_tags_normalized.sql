@@ -25,11 +25,13 @@ charges as (
         x_source_file,
         x_source_row,
         x_charge_origin,
+        x_billing_period,
         x_raw_tag_map,
         case when x_raw_tag_map is null then cast({{ try_json('Tags') }} as varchar) end as unparsed_tags
     from {{ ref('int_focus_charges_unioned') }}
-    where cardinality(x_raw_tag_map) > 0
-        or (x_raw_tag_map is null and {{ try_json('Tags') }} is not null)
+    where (cardinality(x_raw_tag_map) > 0
+        or (x_raw_tag_map is null and {{ try_json('Tags') }} is not null))
+        and {{ billing_period_filter('x_billing_period') }}
 
 ),
 
@@ -63,6 +65,7 @@ unnested as (
         x_source_file,
         x_source_row,
         x_charge_origin,
+        x_billing_period,
         {{ unnest_map('x_raw_tag_map', 'raw_key', 'raw_value', 'key_position') }}
     from charges
     where x_raw_tag_map is not null
@@ -73,6 +76,7 @@ unnested as (
         x_source_file,
         x_source_row,
         x_charge_origin,
+        x_billing_period,
         cast(null as varchar) as raw_key,
         unparsed_tags as raw_value,
         1 as key_position
@@ -149,6 +153,7 @@ final as (
         x_source_file,
         x_source_row,
         x_charge_origin,
+        x_billing_period,
         {{ aggregate_string_map('tag_key', 'coalesce(masked_value, tag_value)', where='is_kept') }} as tag_map,
         case
             when count(masked_value) = 0 then null
@@ -164,7 +169,7 @@ final as (
             masked_value := masked_value
         ) order by key_position) filter (where masked_value is not null) as masked_tags
     from classified
-    group by x_source_file, x_source_row, x_charge_origin
+    group by x_source_file, x_source_row, x_charge_origin, x_billing_period
 
 )
 

@@ -34,6 +34,7 @@ charges as (
         EffectiveCost as effective_cost,
         BilledCost as billed_cost
     from {{ ref('fct_focus_charges') }}
+    where {{ billing_period_filter('x_billing_period') }}
 
 ),
 

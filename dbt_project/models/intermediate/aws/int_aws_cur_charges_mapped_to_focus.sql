@@ -27,6 +27,7 @@ with
 line_items as (
 
     select * from {{ ref('int_aws_cur_line_items_unioned') }}
+    where {{ billing_period_filter('billing_period') }}
 
 ),
 

@@ -11,12 +11,14 @@ with
 owned_charges as (
 
     select * from {{ ref('int_charges_owned') }}
+    where {{ billing_period_filter("date_trunc('month', billing_period_start)") }}
 
 ),
 
 pool_shares as (
 
     select * from {{ ref('int_shared_pools_split') }}
+    where {{ billing_period_filter("date_trunc('month', billing_period_start)") }}
 
 ),
 

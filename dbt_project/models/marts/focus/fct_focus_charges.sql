@@ -9,12 +9,14 @@ with
 charges as (
 
     select * from {{ ref('int_focus_charges_unioned') }}
+    where {{ billing_period_filter('x_billing_period') }}
 
 ),
 
 tags as (
 
     select * from {{ ref('int_charge_tags_normalized') }}
+    where {{ billing_period_filter('x_billing_period') }}
 
 ),
 
