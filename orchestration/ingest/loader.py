@@ -745,6 +745,11 @@ def load_period(
     elif not (state.needs_load or force):
         return PeriodLoad(family_name, period, replaced=False, files=sorted(p for p, _ in state.loaded))
 
+    warn = warn or (lambda message: log(f"warning: {message}"))
+    result = _load_in_one_pass(con, family, period, state, run_id, log, allow_empty=prune, warn=warn)
+    if result is not None:
+        return _record_load(con, result, started, run_id)
+
     staged: list[tuple[_Source, str, Decimal | None, int, dict[str, str]]] = []
     try:
         for path, checksum in sorted(state.wanted):
@@ -780,19 +785,176 @@ def load_period(
             ) from exc
         result = _replace(
             con, family, period, [item[:4] for item in staged], run_id, log,
-            allow_empty=prune, warn=warn or (lambda message: log(f"warning: {message}")),
+            allow_empty=prune, warn=warn,
         )  # fmt: skip
     finally:
         for source, *_ in staged:
             if source.temp_table:
                 con.execute(f"DROP TABLE IF EXISTS {source.temp_table}")
+    return _record_load(con, result, started, run_id)
+
+
+def _record_load(
+    con: duckdb.DuckDBPyConnection, result: PeriodLoad, started: float, run_id: str | None
+) -> PeriodLoad:
     result.seconds = time.monotonic() - started
     con.execute(
         "INSERT INTO meta.period_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [family_name, period, len(result.files), result.rows, result.replaced_rows, result.billed_cost, _now(),
-         result.seconds, run_id],
+        [result.family, result.period, len(result.files), result.rows, result.replaced_rows, result.billed_cost,
+         _now(), result.seconds, run_id],
     )  # fmt: skip
     return result
+
+
+class _NotInOnePass(Exception):
+    """The one-pass load met something it does not decide itself; nothing changed, the careful path takes over."""
+
+
+def _load_in_one_pass(
+    con: duckdb.DuckDBPyConnection,
+    family: SourceFamily,
+    period: date,
+    state: PeriodState,
+    run_id: str | None,
+    log: Log,
+    *,
+    allow_empty: bool,
+    warn: Log,
+) -> PeriodLoad | None:
+    """Load a period reading each file once: convert, check and insert in one statement per file.
+
+    Every check of :func:`_validate` runs inside the insert: a value that does not convert (or a required
+    value that is empty) stops the statement, and the rows' cost and currencies are then read back from the
+    rows just inserted, still inside the transaction. Anything short of a clean load (a bad value, a reader
+    error, mixed currencies, a file changed since the scan) rolls the transaction back and returns None: the
+    careful path (:func:`_validate` on a staging table, then :func:`_replace`) then finds and reports the
+    first problem exactly as before. A good period is so read once instead of three times.
+    """
+    scanned = {
+        row[0]: row[1:]
+        for row in con.execute(
+            "SELECT path, size_bytes, mtime_ns, checksum, billing_periods FROM meta.landing_files "
+            "WHERE status = 'ready'"
+        ).fetchall()
+    }
+    staged: list[tuple[_Source, str, Decimal | None, int]] = []
+    for path, checksum in sorted(state.wanted):
+        file_path = Path(path)
+        try:
+            stat = file_path.stat()
+            # Unchanged since the scan hashed it, by the scan's own rule (size and modification time).
+            known = scanned.get(path)
+            if known is None or known[:3] != (stat.st_size, stat.st_mtime_ns, checksum):
+                return None
+            detected = detect(con, file_path)
+        except (OSError, BadFileError, NotBillingDataError):
+            return None
+        if detected.container == "csv" and list(known[3] or []) != [period]:
+            return None  # its rows of this period are numbered by their line among all the file's rows
+        log(f"reading {path}")
+        staged.append((_open(con, detected, materialize=False), checksum, None, stat.st_size))
+    try:
+        return _replace(
+            con,
+            family,
+            period,
+            staged,
+            run_id,
+            log,
+            allow_empty=allow_empty,
+            warn=warn,
+            one_pass=state.loaded,
+        )
+    except _NotInOnePass:
+        return None
+
+
+def _one_pass_select(
+    detected: DetectedFile, relation: str, where: str, row_expr: str
+) -> tuple[str, list[str], str]:
+    """The relation the one-pass insert selects from, each planned column's value in it, and its row expression.
+
+    Each column is converted once, in an inner projection (``_tfm_v<i>``); the row expression stops the
+    statement at a row that fails one of :func:`_validate`'s checks (a value that does not convert, an empty
+    required value), testing the converted values rather than converting again.
+    """
+    values = [f"_tfm_v{index}" for index in range(len(detected.columns))]
+    inner = ", ".join(f"{plan.expression} AS {value}" for plan, value in zip(detected.columns, values))
+    checks = []
+    for plan, value in zip(detected.columns, values):
+        if plan.check:
+            checks.append(plan.check.replace(plan.expression, value))
+        if plan.not_empty:
+            checks.append(f"{value} IS NULL")
+    if checks:
+        failed = " OR ".join(f"({check})" for check in checks)
+        row_expr = f"CASE WHEN {failed} THEN error('tfm: a row fails a check') ELSE {row_expr} END"
+    return f"(SELECT *, {inner} FROM {relation} WHERE {where})", values, row_expr
+
+
+def _normal_type(sql_type: str) -> str:
+    return sql_type.replace(" ", "").upper()
+
+
+def _check_one_pass_types(
+    family: SourceFamily,
+    staged: list[tuple[_Source, str, Decimal | None, int]],
+    existing: dict[str, str],
+    spelled: dict[str, str],
+) -> None:
+    """The cost, currency and account are read back from the raw table: only when it stores them as planned."""
+    for source, *_ in staged:
+        for name in (family.cost_column, family.currency_column, family.account_column):
+            try:
+                plan = source.detected.plan(name) if name else None
+            except KeyError:
+                continue
+            if plan and _normal_type(existing[spelled[plan.raw_name.lower()]]) != _normal_type(plan.raw_type):
+                raise _NotInOnePass(f"{name} is stored as {existing[spelled[plan.raw_name.lower()]]}")
+
+
+def _check_inserted(
+    con: duckdb.DuckDBPyConnection,
+    family: SourceFamily,
+    period: date,
+    source: _Source,
+    path: str,
+    rows: int,
+    spelled: dict[str, str],
+) -> tuple[Decimal | None, dict[str, str]]:
+    """After a one-pass insert: number CSV rows by their line, and read the file's cost and currencies back.
+
+    The rows of one insert are appended in file order (insertion order is preserved), so a CSV row's position
+    among them is its data row, as the staging table's rowid gives it on the careful path.
+    """
+    mine = f"_billing_period = DATE {lit(str(period))} AND _source_file = {lit(path)}"
+    if source.position == "line":
+        first, last, count = con.execute(
+            f"SELECT min(rowid), max(rowid), count(*) FROM {family.raw_table} WHERE {mine}"
+        ).fetchone()
+        if count != rows or (rows and last - first + 1 != rows):
+            raise _NotInOnePass("the inserted rows are not contiguous")
+        if rows:
+            con.execute(f"UPDATE {family.raw_table} SET _source_row = rowid - {int(first)} + 1 WHERE {mine}")
+    names = {plan.raw_name for plan in source.detected.columns}
+    cost = None
+    if family.cost_column:
+        total = con.execute(
+            f"SELECT sum({q(spelled[family.cost_column.lower()])}) FROM {family.raw_table} WHERE {mine}"
+        ).fetchone()[0]
+        cost = Decimal(total or 0)
+    currencies: dict[str, str] = {}
+    if family.currency_column and family.currency_column in names and family.account_column in names:
+        account = q(spelled[family.account_column.lower()])
+        currency = q(spelled[family.currency_column.lower()])
+        per_account = con.execute(
+            f"SELECT {account}, list(DISTINCT {currency} ORDER BY {currency}) FROM {family.raw_table} "
+            f"WHERE {mine} GROUP BY ALL"
+        ).fetchall()
+        if any(len(found) > 1 for _, found in per_account):
+            raise _NotInOnePass("an account mixes currencies")
+        currencies = {acct: found[0] for acct, found in per_account if acct is not None and found}
+    return cost, currencies
 
 
 def _replace(
@@ -805,8 +967,13 @@ def _replace(
     *,
     allow_empty: bool,
     warn: Log,
+    one_pass: frozenset[tuple[str, str]] | None = None,
 ) -> PeriodLoad:
     """Delete the period's rows and insert the staged files' rows, in one transaction.
+
+    With ``one_pass`` (the files the ledger has loaded), the staged files are not validated yet: each insert
+    checks its rows (see :func:`_load_in_one_pass`) and raises ``_NotInOnePass`` after a rollback when a check
+    fails.
 
     Refused (``PeriodBlockedError``, nothing changed) when the period has rows and the files bring none, unless
     ``allow_empty`` (a prune). A closed period's replacement is recorded in ``meta.period_restatements``.
@@ -815,6 +982,7 @@ def _replace(
         family.name, period, replaced=True, billed_cost=Decimal(0) if family.cost_column else None
     )
     loaded_at = _now()
+    one_pass_staged: list[tuple[_Source, str, Decimal | None, int, dict[str, str]]] = []
     # Rows carry their file position in _source_row, so the raw table need not keep insertion order. Letting
     # DuckDB write parquet rows in any order loads a 1M-row CUR 2.0 month ~20% faster (bench/bench_ingest.py);
     # from CSV staging tables it measured no faster, so they keep the default.
@@ -833,6 +1001,8 @@ def _replace(
                     )
                     existing[plan.raw_name] = plan.raw_type
                     spelled[plan.raw_name.lower()] = plan.raw_name
+        if one_pass is not None:
+            _check_one_pass_types(family, staged, existing, spelled)
         close_version = con.execute(
             "SELECT max(close_version) FROM meta.period_closes WHERE billing_period = ?", [period]
         ).fetchone()[0]
@@ -852,12 +1022,18 @@ def _replace(
         for source, checksum, cost, size in staged:
             detected = source.detected
             path = str(detected.path.resolve())
-            columns = [
-                f"CAST({plan.expression} AS {existing[spelled[plan.raw_name.lower()]]}) "
-                f"AS {q(spelled[plan.raw_name.lower()])}"
-                for plan in detected.columns
-            ]
             row_expr = "(rowid + 1)" if source.temp_table else source.row_expr  # data row, 1-based
+            relation, where = source.relation, f"{_period_expr(detected)} = DATE {lit(str(period))}"
+            values = [plan.expression for plan in detected.columns]
+            if one_pass is not None:
+                # CSV rows get their row from their place in the table, below; a row failing a check stops here.
+                row_expr = "CAST(NULL AS BIGINT)" if source.position == "line" else row_expr
+                relation, values, row_expr = _one_pass_select(detected, relation, where, row_expr)
+                where = "true"
+            columns = [
+                f"CAST({value} AS {existing[spelled[plan.raw_name.lower()]]}) AS {q(spelled[plan.raw_name.lower()])}"
+                for plan, value in zip(detected.columns, values)
+            ]
             lineage = [
                 f"{lit(path)} AS _source_file",
                 f"{lit(checksum)} AS _file_checksum",
@@ -867,10 +1043,19 @@ def _replace(
             ]
             if family.name == "focus":
                 lineage.append(f"{lit(detected.focus_version or '')} AS _focus_version")
-            rows = con.execute(
+            insert = (
                 f"INSERT INTO {family.raw_table} BY NAME SELECT {', '.join(columns + lineage)} "
-                f"FROM {source.relation} WHERE {_period_expr(detected)} = DATE {lit(str(period))}"
-            ).fetchone()[0]
+                f"FROM {relation} WHERE {where}"
+            )
+            if one_pass is None:
+                rows = con.execute(insert).fetchone()[0]
+            else:
+                try:
+                    rows = con.execute(insert).fetchone()[0]
+                except duckdb.Error as exc:
+                    raise _NotInOnePass(str(exc)) from exc
+                cost, currencies = _check_inserted(con, family, period, source, path, rows, spelled)
+                one_pass_staged.append((source, checksum, cost, size, currencies))
             con.execute(
                 "INSERT INTO meta.file_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loaded', ?, ?)",
                 [
@@ -891,6 +1076,11 @@ def _replace(
             if cost is not None and result.billed_cost is not None:
                 result.billed_cost += cost
             log(f"{family.name} {period:%Y-%m}: {rows:,} rows from {detected.path.name}")
+        if one_pass is not None:
+            try:
+                _check_currencies_across_files(family, period, one_pass_staged, one_pass)
+            except BadFileError as exc:
+                raise _NotInOnePass(str(exc)) from exc
         if result.rows == 0 and result.replaced_rows > 0 and not allow_empty:
             raise PeriodBlockedError(
                 f"{family.description} {period:%Y-%m} kept as it was ({result.replaced_rows:,} rows): its files "
