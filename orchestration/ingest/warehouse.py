@@ -95,6 +95,10 @@ CREATE TABLE IF NOT EXISTS meta.period_loads (
 # a real CUR are written so, which made the casts most of a load. Only a mantissa of at most 18 digits whose
 # result needs at most 18 decimals is rewritten, so the rewritten text converts to exactly the value the
 # exponent form converts to (tests/test_ingest_numbers.py compares the two); any other text is left as it is.
+#
+# tfm_money converts text to DECIMAL(38, 18) as TRY_CAST does, to the same value: a number of at most 18 digits
+# in plain notation is read as a 64-bit integer and scaled by an exact power of ten (tfm_scaled), since DuckDB's
+# own parse of text into a 128-bit decimal takes ~5 microseconds a value; any other text goes to TRY_CAST.
 _MACROS = r"""
 CREATE OR REPLACE TEMP MACRO tfm_parse_timestamp(s) AS CAST(coalesce(
     TRY_CAST(nullif(trim(s), '') AS TIMESTAMPTZ),
@@ -114,6 +118,36 @@ CREATE OR REPLACE TEMP MACRO tfm_plain_number(s) AS CASE
             END
         )[1]
     )[1]
+END;
+CREATE OR REPLACE TEMP MACRO tfm_scaled(n, f) AS CASE f
+    WHEN 0 THEN CAST(CAST(n AS DECIMAL(18, 0)) AS DECIMAL(38, 18))
+    WHEN 1 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-1' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 2 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-2' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 3 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-3' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 4 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-4' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 5 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-5' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 6 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-6' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 7 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-7' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 8 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-8' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 9 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-9' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 10 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-10' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 11 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-11' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 12 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-12' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 13 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-13' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 14 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-14' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 15 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-15' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 16 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-16' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 17 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-17' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+    WHEN 18 THEN CAST(CAST(n AS DECIMAL(18, 0)) * CAST('1E-18' AS DECIMAL(19, 18)) AS DECIMAL(38, 18))
+END;
+CREATE OR REPLACE TEMP MACRO tfm_money(s) AS CASE
+    WHEN s IS NULL THEN NULL
+    WHEN regexp_full_match(s, '[+-]?[0-9]{1,18}(\.[0-9]{0,18})?')
+        AND length(s) - CAST(s[1] IN ('+', '-') AS INTEGER) - CAST(contains(s, '.') AS INTEGER) <= 18
+        THEN tfm_scaled(
+            CAST(replace(s, '.', '') AS BIGINT), CASE WHEN contains(s, '.') THEN length(s) - strpos(s, '.') ELSE 0 END
+        )
+    ELSE TRY_CAST(tfm_plain_number(s) AS DECIMAL(38, 18))
 END;
 """
 
@@ -172,6 +206,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         columns = ", ".join(f"{q(name)} {dtype}" for name, dtype in core_columns(family) + lineage)
         con.execute(f"CREATE TABLE IF NOT EXISTS {family.raw_table} ({columns})")
     # The Python models' output tables, empty until they first run, so that the marts reading them build.
+    from orchestration.incremental import ensure_state_table
     from orchestration.predictions import ensure_ml_tables
 
     ensure_ml_tables(con)
+    # What incremental builds compare against (meta.dbt_period_state, meta.dbt_build_plan).
+    ensure_state_table(con)
