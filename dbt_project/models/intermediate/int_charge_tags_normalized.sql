@@ -85,17 +85,27 @@ unnested as (
 
 ),
 
+-- Keys are normalized once per distinct key (a few hundred), not once per charge and key (millions).
+normalized_keys as (
+
+    select
+        raw_keys.raw_key,
+        coalesce(aliases.canonical_tag_key, {{ normalize_tag_key('raw_keys.raw_key') }}) as tag_key
+    from (select distinct raw_key from unnested where raw_key is not null) as raw_keys
+    left join aliases
+        on {{ normalize_tag_key('raw_keys.raw_key') }} = aliases.tag_key
+
+),
+
 entries as (
 
     select
         unnested.*,
-        case when unnested.raw_key is not null
-            then coalesce(aliases.canonical_tag_key, {{ normalize_tag_key('unnested.raw_key') }})
-        end as tag_key,
+        normalized_keys.tag_key,
         nullif(trim(unnested.raw_value), '') as tag_value
     from unnested
-    left join aliases
-        on {{ normalize_tag_key('unnested.raw_key') }} = aliases.tag_key
+    left join normalized_keys
+        on unnested.raw_key = normalized_keys.raw_key
 
 ),
 
@@ -161,13 +171,10 @@ final as (
             else {{ string_map_to_json(aggregate_string_map(
                 'raw_key', 'coalesce(masked_value, raw_value)', order_column='key_position')) }}
         end as masked_raw_tags,
-        list(struct_pack(
-            raw_tag_key := raw_key,
-            tag_key := tag_key,
-            mask_reason := mask_reason,
-            masking_rule_id := masking_rule_id,
-            masked_value := masked_value
-        ) order by key_position) filter (where masked_value is not null) as masked_tags
+        {{ ordered_list(
+            'struct_pack(raw_tag_key := raw_key, tag_key := tag_key, mask_reason := mask_reason,
+                masking_rule_id := masking_rule_id, masked_value := masked_value)',
+            'key_position', where='masked_value is not null') }} as masked_tags
     from classified
     group by x_source_file, x_source_row, x_charge_origin, x_billing_period
 
