@@ -4,9 +4,15 @@ The landing folder is the truth: the rows of a (source family, billing period) a
 currently in the landing folder hold for that period. ``scan_landing`` records what each file is (its
 family, format, checksum and billing periods) in ``meta.landing_files``; a period needs loading when the
 set of (file, checksum) it would be built from differs from the set the ledger (``meta.file_ledger``) says
-is loaded. ``load_period`` reads and validates every file of the period first and then replaces the period
-in one transaction, so a period is never half loaded; a bad file is recorded as rejected, and the period it
-belongs to keeps its old rows until the file is fixed or removed.
+is loaded. ``load_period`` replaces the period in one transaction, so a period is never half loaded; a bad
+file is recorded as rejected, and the period it belongs to keeps its old rows until the file is fixed or
+removed.
+
+A period is first tried in one pass (``_load_in_one_pass``): each file is read once, by the INSERT that
+converts its columns and checks every converted value, and its cost and currencies are read back from the
+inserted rows before the commit. Anything short of a clean load rolls back, and the careful path reads and
+validates every file on a staging table first (``_validate``), which names the file, line or row and column
+of the first problem; both paths accept and reject exactly the same files.
 """
 
 from __future__ import annotations
