@@ -686,12 +686,13 @@ def render(report: dict[str, Any]) -> str:
     repeats = f"a measurement whose slowest stage takes {REPEAT_UNDER_S:.0f} s or more runs once"
     machine = f"{env['cpus']} CPUs, {env['memory_gb']} GB RAM, DuckDB memory_limit {env['memory_limit']}"
     versions = f"duckdb {env['duckdb']}, dbt-core {env['dbt-core']}, dagster {env['dagster']}"
+    load = f"load average {env['load_average']} at the start, {report['load_average_end']} at the end"
     footer = [
         f"{PEAK_DEFINITION}.",
         f"Figures are medians of the runs shown; {repeats}.",
         f"Steps from the Dagster event log; {STARTUP}: before the first step ({BEFORE_STEPS}).",
-        f"{OUTSIDE_STEPS}: the rest of a stage's wall time.",
-        f"{machine}; {versions}; {report['date']}.",
+        f"{OUTSIDE_STEPS.capitalize()}: the rest of a stage's wall time.",
+        f"{machine}; {versions}; {report['date']}; {load} (other work on the machine slows every figure).",
     ]
     return "\n\n".join([stages, markdown(["ratio", "value", "target", "met"], found, {1}), "\n".join(footer)])
 
@@ -705,6 +706,7 @@ def environment() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "memory_gb": round(total_kb / 1024 / 1024, 1),
         "memory_limit": duckdb_memory_limit(),
+        "load_average": round(os.getloadavg()[0], 1),
         "dbt_threads": os.environ.get("TFM_DBT_THREADS", "2"),
         "python": platform.python_version(),
         **{name: version(name) for name in ("duckdb", "dbt-core", "dbt-duckdb", "dagster", "dagster-dbt")},
@@ -752,6 +754,7 @@ def main() -> None:
         "focus": [],
         "scale": [],
         "ratios": [],
+        "load_average_end": None,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     jobs = [("focus", rows, focus_comparison) for rows in args.focus_sizes]
@@ -762,6 +765,7 @@ def main() -> None:
                 logs = args.logs / size_label(rows) if args.logs else folder / "logs"
                 report[section] += job(rows, folder, Context(args.runs, args.keep, logs))
             report["ratios"] = [r.as_dict() for r in ratios(report["focus"], report["scale"])]
+            report["load_average_end"] = round(os.getloadavg()[0], 1)
             args.out.write_text(json.dumps(report, indent=2) + "\n")
     except StageError as exc:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
