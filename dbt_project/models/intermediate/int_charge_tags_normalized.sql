@@ -35,6 +35,26 @@ charges as (
 
 ),
 
+-- Charges share their tags (every line item of a resource carries the resource's tags): the tags are normalized
+-- and masked once per distinct tag set, then joined back to the charges, so neither time nor memory grows with
+-- the charges' count beyond one join. A set is named by its JSON text, which no two different sets share.
+keyed_charges as (
+
+    select
+        *,
+        coalesce('map:' || cast(to_json(x_raw_tag_map) as varchar), 'text:' || unparsed_tags) as tag_set
+    from charges
+
+),
+
+tag_sets as (
+
+    select tag_set, any_value(x_raw_tag_map) as x_raw_tag_map, any_value(unparsed_tags) as unparsed_tags
+    from keyed_charges
+    group by tag_set
+
+),
+
 aliases as (
 
     select * from {{ ref('tag_key_aliases') }}
@@ -62,25 +82,19 @@ allocation_keys as (
 unnested as (
 
     select
-        x_source_file,
-        x_source_row,
-        x_charge_origin,
-        x_billing_period,
+        tag_set,
         {{ unnest_map('x_raw_tag_map', 'raw_key', 'raw_value', 'key_position') }}
-    from charges
+    from tag_sets
     where x_raw_tag_map is not null
 
     union all
 
     select
-        x_source_file,
-        x_source_row,
-        x_charge_origin,
-        x_billing_period,
+        tag_set,
         cast(null as varchar) as raw_key,
         unparsed_tags as raw_value,
         1 as key_position
-    from charges
+    from tag_sets
     where unparsed_tags is not null
 
 ),
@@ -146,8 +160,7 @@ classified as (
         end as masked_value,
         -- the raw key whose value the normalized key keeps: the alphabetically first with a value
         entries.raw_key is not null and entries.tag_value is not null and row_number() over (
-            partition by entries.x_source_file, entries.x_source_row, entries.x_charge_origin, entries.tag_key,
-                entries.raw_key is null or entries.tag_value is null
+            partition by entries.tag_set, entries.tag_key, entries.raw_key is null or entries.tag_value is null
             order by entries.raw_key
         ) = 1 as is_kept
     from entries
@@ -157,13 +170,10 @@ classified as (
 
 ),
 
-final as (
+normalized_sets as (
 
     select
-        x_source_file,
-        x_source_row,
-        x_charge_origin,
-        x_billing_period,
+        tag_set,
         {{ aggregate_string_map('tag_key', 'coalesce(masked_value, tag_value)', where='is_kept') }} as tag_map,
         case
             when count(masked_value) = 0 then null
@@ -176,7 +186,23 @@ final as (
                 masking_rule_id := masking_rule_id, masked_value := masked_value)',
             'key_position', where='masked_value is not null') }} as masked_tags
     from classified
-    group by x_source_file, x_source_row, x_charge_origin, x_billing_period
+    group by tag_set
+
+),
+
+final as (
+
+    select
+        keyed_charges.x_source_file,
+        keyed_charges.x_source_row,
+        keyed_charges.x_charge_origin,
+        keyed_charges.x_billing_period,
+        normalized_sets.tag_map,
+        normalized_sets.masked_raw_tags,
+        normalized_sets.masked_tags
+    from keyed_charges
+    inner join normalized_sets
+        on keyed_charges.tag_set = normalized_sets.tag_set
 
 )
 
