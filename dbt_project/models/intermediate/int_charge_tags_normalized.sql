@@ -19,7 +19,7 @@
 #}
 with
 
-charges as (
+charges as not materialized (
 
     select
         x_source_file,
@@ -37,8 +37,9 @@ charges as (
 
 -- Charges share their tags (every line item of a resource carries the resource's tags): the tags are normalized
 -- and masked once per distinct tag set, then joined back to the charges, so neither time nor memory grows with
--- the charges' count beyond one join. A set is named by its JSON text, which no two different sets share.
-keyed_charges as (
+-- the charges' count beyond one join. A set is named by its JSON text, which no two different sets share. Not
+-- materialized: read twice from the source (a few columns) rather than held in memory for every charge.
+keyed_charges as not materialized (
 
     select
         *,

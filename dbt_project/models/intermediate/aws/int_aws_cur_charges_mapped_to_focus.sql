@@ -37,12 +37,24 @@ service_categories as (
 
 ),
 
+-- A bill has a few dozen distinct units: each is put in FOCUS's format once (seven regular expressions), not once
+-- per line item.
+units as (
+
+    select pricing_unit, {{ focus_unit('pricing_unit') }} as focus_pricing_unit
+    from (
+        select distinct pricing_unit from {{ ref('int_aws_cur_line_items_unioned') }} where pricing_unit is not null
+    ) as distinct_units
+
+),
+
 classified as (
 
     select
         line_items.*,
         service_categories.service_category,
         service_categories.service_subcategory,
+        units.focus_pricing_unit,
         {{ money('coalesce(net_unblended_cost, unblended_cost, 0)') }} as billed_cost,
         coalesce(reservation_arn, savings_plan_arn) as commitment_id,
         case
@@ -66,6 +78,8 @@ classified as (
     from line_items
     left join service_categories
         on line_items.product_code = service_categories.product_code
+    left join units
+        on line_items.pricing_unit = units.pricing_unit
 
 ),
 
@@ -136,7 +150,7 @@ focus_line_items as (
         commitment_type as CommitmentDiscountType,
         cast(null as varchar) as CommitmentDiscountUnit,
         case when has_quantity and charge_category = 'Usage' then usage_amount end as ConsumedQuantity,
-        case when has_quantity and charge_category = 'Usage' then {{ focus_unit('pricing_unit') }} end as ConsumedUnit,
+        case when has_quantity and charge_category = 'Usage' then focus_pricing_unit end as ConsumedUnit,
         case
             when line_item_type = 'SavingsPlanNegation' then {{ money('0') }}
             when has_quantity and line_item_type in ('Usage', 'SavingsPlanCoveredUsage') and unblended_rate is not null
@@ -183,7 +197,7 @@ focus_line_items as (
                 then pricing_public_on_demand_rate
         end as PricingCurrencyListUnitPrice,
         case when has_quantity then usage_amount end as PricingQuantity,
-        case when has_quantity then {{ focus_unit('pricing_unit') }} end as PricingUnit,
+        case when has_quantity then focus_pricing_unit end as PricingUnit,
         'AWS' as ProviderName,
         case
             when coalesce(legal_entity, 'Amazon Web Services') ilike 'Amazon Web Services%' then 'AWS'
