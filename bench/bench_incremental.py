@@ -28,7 +28,6 @@ import duckdb
 TFM = str(Path(sys.executable).with_name("tfm"))
 COMPARED = [
     "intermediate.int_aws_cur_charges_mapped_to_focus",
-    "intermediate.int_focus_charges_unioned",
     "intermediate.int_charge_tags_normalized",
     "intermediate.int_charges_owned",
     "marts.fct_focus_charges",
@@ -91,10 +90,13 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--rows", type=int, default=250_000, help="line items per month")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here too")
+    parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it, to read dbt's timings")
     args = parser.parse_args()
 
+    if args.keep:
+        args.keep.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="tfm-bench-incremental-") as tmp:
-        root = Path(tmp)
+        root = args.keep or Path(tmp)
         env = {**os.environ, "TFM_HOME": str(root / "home")}
         for name in ("TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH", "DBT_TARGET_PATH"):
             env.pop(name, None)

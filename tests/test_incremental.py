@@ -21,7 +21,6 @@ from tests.conftest import query, tfm_environment
 # The incremental models (dbt_project.yml) and the marts built from them that no Python model feeds.
 COMPARED = [
     "intermediate.int_aws_cur_charges_mapped_to_focus",
-    "intermediate.int_focus_charges_unioned",
     "intermediate.int_charge_tags_normalized",
     "intermediate.int_charges_owned",
     "intermediate.int_shared_pools_split",
