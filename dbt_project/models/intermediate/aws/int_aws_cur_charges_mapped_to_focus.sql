@@ -120,7 +120,9 @@ charges as (
 
 ),
 
-focus_line_items as (
+-- Not materialized: the unused commitments below read it again, for the few fee lines that have any, and holding
+-- every mapped line item in memory to read it twice cost more than mapping those lines a second time.
+focus_line_items as not materialized (
 
     select
         availability_zone as AvailabilityZone,
