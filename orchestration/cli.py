@@ -318,7 +318,7 @@ def run_build(
     # models it names, and publishes nothing (the published marts must agree with each other).
     selection = dbt_selection(select)
     run_config = dict(RUN_CONFIG)
-    run_config["ops"] = {"tfm_dbt_models": {"config": {"full_refresh": full_refresh}}}
+    run_config["ops"] = {"tfm_dbt_models": {"config": {"full_refresh": True}}} if full_refresh else {}
     if select is None:
         selection = selection | dg.AssetSelection.assets(*prediction_assets)
         if close:

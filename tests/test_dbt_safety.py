@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from orchestration.cli import run_build, run_ingest
+from orchestration.close import ensure_close_schema
 from orchestration.generator import GeneratorConfig, generate
 from orchestration.ingest.schema import FOCUS_COLUMNS
-from orchestration.close import ensure_close_schema
 from orchestration.ingest.warehouse import connect, ensure_schema
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
 from tests.conftest import FOCUS_CSV, LEGACY_CSV, query, tfm_environment

@@ -40,10 +40,10 @@ TFM = Path(sys.executable).with_name("tfm")
 TFM_DBT = Path(sys.executable).with_name("tfm-dbt")
 CWD = Path(tempfile.gettempdir())  # tfm runs from anywhere; TFM_HOME says where its files go
 SEED = 20261204
-# Everything once, as a user builds; then the FOCUS mart and the tables it is built from (the views follow the
-# raw tables by themselves): every such build rewrites fct_focus_charges.
+# Everything once, as a user builds; then the FOCUS mart and the incremental models it is built from (the views
+# follow the raw tables by themselves): every such build replaces the changed periods of fct_focus_charges.
 FIRST_BUILD = ["build"]
-BUILD = ["build", "--select", "+fct_focus_charges,config.materialized:table"]
+BUILD = ["build", "--select", "+fct_focus_charges,config.materialized:incremental"]
 RAW_COST = {
     "aws_cur_legacy": "line_item_unblended_cost",
     "aws_cur_athena": "line_item_unblended_cost",
@@ -615,7 +615,7 @@ def test_killed_build_leaves_the_previous_mart_and_no_dbt_process(home: Home, tm
     # Back to the first version: each killed build was writing `previous` over `rebuilt`.
     ingest(version)
     plan = kill_plan(rng, duration, "Running dbt command", dbt_to - dbt_from)
-    plan[-1] = Kill(plan[-1].delay, "START sql table model marts.fct_focus_charges")
+    plan[-1] = Kill(plan[-1].delay, "START sql incremental model marts.fct_focus_charges")
     in_dbt = 0
     for index, when in enumerate(plan):
         command, at, dbt_was_running = kill(home, BUILD, when, tmp_path / f"build-{index}.log")

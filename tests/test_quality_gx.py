@@ -373,6 +373,8 @@ def test_a_failing_blocking_mart_check_stops_what_depends_on_the_mart(built, tmp
             instance=dg.DagsterInstance.get(),
             resources=resources,
             raise_on_error=False,
+            # raw was edited behind the ingest ledger's back: an incremental build would not see it
+            run_config={"ops": {"tfm_dbt_models": {"config": {"full_refresh": True}}}},
         )
         plan = dg.DagsterInstance.get().get_execution_plan_snapshot(
             result.dagster_run.execution_plan_snapshot_id
