@@ -773,5 +773,164 @@ def demo() -> None:
     _report(problems)
 
 
+# --- export and docs ----------------------------------------------------------------------------------
+
+
+def _analyst_folders(settings: Settings) -> list[tuple[str, Path]]:
+    """Where exports and the docs site are never written: tfm's own folders."""
+    return [
+        ("the landing folder", settings.landing),
+        ("$TFM_HOME", settings.home),
+        ("the Dagster instance's folder", settings.dagster_home),
+    ]
+
+
+def _readable_warehouse(settings: Settings, live: bool) -> Path:
+    source = settings.warehouse if live else settings.published
+    if not source.exists():
+        if settings.warehouse.exists():
+            _fail(
+                f"nothing is published yet in {settings.home}: run 'tfm build', or add --live to read the "
+                "warehouse as it is"
+            )
+        _fail(f"no warehouse at {settings.warehouse}; run 'tfm demo', or 'tfm ingest' and 'tfm build', first")
+    return source
+
+
+_OUT = click.Path(file_okay=False, path_type=Path)
+_LIVE_HELP = (
+    "Read the warehouse as it is now (waits while a command writes it) instead of the last published build."
+)
+
+
+@main.group(name="export")
+def export_group() -> None:
+    """Write a billing period's FOCUS dataset, or any public mart, as parquet and CSV files.
+
+    Files are read from the published warehouse (as tfm sql reads it), written to a temporary file and renamed
+    into place: never over an existing file without --force, never into the landing folder or $TFM_HOME.
+    Money stays exact (DECIMAL in parquet, every digit in CSV); JSON columns are text.
+    """
+
+
+@export_group.command(name="focus")
+@click.option("--period", required=True, help="Billing period, YYYY-MM.")
+@click.option("--out", required=True, type=_OUT, help="Folder to write to.")
+@click.option("--force", is_flag=True, help="Overwrite files of an earlier export.")
+@click.option("--validate", is_flag=True, help="Run the FinOps Foundation's focus-validator on the parquet.")
+@click.option("--live", is_flag=True, help=_LIVE_HELP)
+def export_focus_command(period: str, out: Path, force: bool, validate: bool, live: bool) -> None:
+    """The period's FOCUS 1.2 dataset: focus_YYYY-MM.parquet and focus_YYYY-MM.csv in OUT.
+
+    The 57 FOCUS columns, then tfm's x_ columns; Tags, SkuPriceDetails and the x_ maps as JSON text, which
+    the FinOps Foundation's validator reads. --validate runs it (in its own Python 3.12 environment, made on
+    first use) and keeps its report beside the files; rules it cannot pass on any data are listed in
+    dbt_project/focus_validator_exceptions.yml.
+    """
+    from orchestration.analyst import AnalystError
+    from orchestration.export import export_focus, validate_focus
+
+    settings = Settings.from_env()
+    try:
+        files = export_focus(
+            _readable_warehouse(settings, live),
+            period,
+            out,
+            force=force,
+            protected=_analyst_folders(settings),
+            log=_say,
+        )
+    except AnalystError as exc:
+        _fail(str(exc))
+    if validate:
+        parquet = next(f.path for f in files if f.fmt == "parquet")
+        result = validate_focus(parquet, parquet.with_name(f"{parquet.stem}.validator-report.txt"))
+        _say(result.summary())
+        if result.unexpected:
+            sys.exit(EXIT_FAILED)
+
+
+@export_group.command(name="mart")
+@click.argument("name")
+@click.option("--period", help="Only this billing period's rows (YYYY-MM).")
+@click.option("--out", required=True, type=_OUT, help="Folder to write to.")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["parquet", "csv"]),
+    help="parquet or csv, repeatable (default: both).",
+)
+@click.option("--force", is_flag=True, help="Overwrite files of an earlier export.")
+@click.option("--live", is_flag=True, help=_LIVE_HELP)
+def export_mart_command(
+    name: str, period: str | None, out: Path, formats: tuple[str, ...], force: bool, live: bool
+) -> None:
+    """A public mart (marts.NAME, or closed.NAME for the closed versions) as NAME[_YYYY-MM].parquet, .csv."""
+    from orchestration.analyst import AnalystError
+    from orchestration.export import EXPORT_FORMATS, export_table
+
+    settings = Settings.from_env()
+    try:
+        export_table(
+            _readable_warehouse(settings, live),
+            name,
+            out,
+            period=period,
+            formats=formats or EXPORT_FORMATS,
+            force=force,
+            protected=_analyst_folders(settings),
+            log=_say,
+        )
+    except AnalystError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.option("--out", type=_OUT, help="Write the site here (default: $TFM_HOME/docs).")
+@click.option("--force", is_flag=True, help="With --out: overwrite an earlier site in that folder.")
+@click.option("--serve", is_flag=True, help="Serve the site on http://127.0.0.1:PORT once written.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+def docs(out: Path | None, force: bool, serve: bool, port: int) -> None:
+    """Generate the dbt docs (every model, column, test and lineage, with the published warehouse's catalog).
+
+    The site is one self-contained index.html (with manifest.json and catalog.json beside it) that opens
+    from disk; --serve serves it.
+    """
+    from orchestration.docs import DocsError, generate_docs
+    from orchestration.docs import serve as serve_site
+
+    settings = _settings()
+    protected = _analyst_folders(settings) if out is not None else []
+    folder = out if out is not None else settings.home / "docs"
+    try:
+        site = generate_docs(
+            _readable_warehouse(settings, False),
+            folder,
+            force=force or out is None,
+            protected=protected,
+            log_file=settings.log_file,
+            log=_say,
+        )
+    except DocsError as exc:
+        _fail(str(exc))
+    _say(f"dbt docs of {site.marts} marts: {site.index}")
+    if site.undocumented:
+        shown = ", ".join(site.undocumented[:10])
+        _say(f"warning: {len(site.undocumented)} mart(s) or column(s) have no description: {shown}")
+    if serve:
+        try:
+            serve_site(site.folder, port, log=_say)
+        except DocsError as exc:
+            _fail(str(exc))
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+from orchestration.report import report_command  # the monthly cost report (orchestration/report.py)
+
+main.add_command(report_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
