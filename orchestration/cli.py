@@ -136,9 +136,13 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
     """
     import dagster as dg
 
-    from orchestration.defs.ingest import billing_months, partition_key, raw_asset_key, raw_assets
-    from orchestration.defs.quality import raw_quality_checks
-    from orchestration.defs.resources import TfmWarehouse
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.ingest import (
+        add_billing_periods,
+        partition_key,
+        raw_asset_key,
+        sync_billing_periods,
+    )
     from orchestration.ingest.errors import LandingFolderError
     from orchestration.ingest.loader import period_states, scan_landing
     from orchestration.ingest.warehouse import connect, ensure_schema
@@ -166,24 +170,20 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
     for state in states:
         if state.needs_load and (period is None or state.period == period):
             todo.setdefault(partition_key(state.period), []).append(state.family)
-    valid_keys = set(billing_months.get_partition_keys())
     problems: list[str] = []
     instance = dg.DagsterInstance.get()
-    resources = {"warehouse": TfmWarehouse.from_settings(settings)}
+    # The partitions are the billing periods that exist: the periods about to be loaded are added first.
+    add_billing_periods(instance, todo)
+    ingest_job = build_definitions(settings).resolve_job_def("ingest") if todo else None
     if not todo:
         _say("nothing to load: every billing period matches the landing folder")
     for index, (key, families) in enumerate(sorted(todo.items()), start=1):
-        if key not in valid_keys:
-            problems.append(f"billing period {key[:7]} is outside the partitions tfm manages")
-            continue
         _say(f"[{index}/{len(todo)}] loading {key[:7]}: {', '.join(sorted(families))}")
         started = time.monotonic()
-        result = dg.materialize(
-            [*raw_assets, *raw_quality_checks],
-            selection=[raw_asset_key(f) for f in families],
+        result = ingest_job.execute_in_process(
+            asset_selection=[raw_asset_key(f) for f in families],
             partition_key=key,
             instance=instance,
-            resources=resources,
             raise_on_error=False,
             tags={"tfm/trigger": "cli", **process_tags()},
             run_config=RUN_CONFIG,
@@ -206,6 +206,7 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
             line = error or path
             if not any(line in p for p in problems):
                 problems.append(f"rejected {line}")
+        sync_billing_periods(instance, con)  # a pruned period is a partition no more
     finally:
         con.close()
     return problems
@@ -307,11 +308,10 @@ def run_build(
     instance = dg.DagsterInstance.get()
     fail_dead_runs(instance, log=_say)
 
-    from orchestration.defs.close import PERIOD_CLOSE, PUBLISHED, close_assets
-    from orchestration.defs.dbt import dbt_resource, dbt_selection, tfm_dbt_models
+    from orchestration.definitions import build_definitions
+    from orchestration.defs.close import PERIOD_CLOSE, PUBLISHED
+    from orchestration.defs.dbt import dbt_selection
     from orchestration.defs.predictions import prediction_assets
-    from orchestration.defs.quality import checks_for, mart_quality_checks
-    from orchestration.defs.resources import TfmWarehouse
 
     # The whole build runs the Python models between the marts they read and the marts that publish them
     # (Dagster splits the dbt step around them), then publishes or closes; a --select builds only the dbt
@@ -327,20 +327,19 @@ def run_build(
             run_config["ops"]["period_close"] = {"config": {"periods": periods, "closed_by": closed_by or "tfm"}}
         else:
             selection = selection | dg.AssetSelection.assets(PUBLISHED)
-    build_assets = [tfm_dbt_models, *prediction_assets, *close_assets]
-    resources = {"dbt": dbt_resource(), "warehouse": TfmWarehouse.from_settings(settings)}
-    # The Great Expectations checks of the marts built run after the dbt step that builds them.
-    selection = selection | checks_for(selection, build_assets, resources)
+    # The named job (build, or close), on the selected assets with every check on them: the dbt tests, and the
+    # Great Expectations checks of the marts, which run after the dbt step that builds them.
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def("close" if close else "build")
+    selected = sorted(selection.resolve(definitions.resolve_asset_graph()), key=lambda k: k.to_user_string())
     # Right before dbt starts: no build begins while a reader or a writer holds the file (dbt itself waits
     # too, should one open it in the seconds dbt takes to start).
     connect(settings.warehouse, log=_say).close()
     _say(f"building dbt models ({select or 'all'})")
     started = time.monotonic()
-    result = dg.materialize(
-        [*build_assets, *mart_quality_checks],
-        selection=selection,
+    result = job.execute_in_process(
+        asset_selection=selected,
         instance=instance,
-        resources=resources,
         raise_on_error=False,
         tags={"tfm/trigger": "cli", **process_tags()},
         run_config=run_config,

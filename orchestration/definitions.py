@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs.close import build_job, close_assets, close_job
+from orchestration.defs.automation import build_after_ingest
+from orchestration.defs.close import build_job, close_assets, close_job, models_job
 from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
 from orchestration.defs.ingest import daily_ingest_schedule, ingest_job, landing_sensor, raw_assets
 from orchestration.defs.predictions import prediction_assets
@@ -31,8 +32,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*raw_assets, tfm_dbt_models, *prediction_assets, *close_assets],
         asset_checks=quality_checks,
-        jobs=[ingest_job, build_job, close_job],
-        sensors=[landing_sensor, dead_runs_sensor],
+        jobs=[ingest_job, build_job, models_job, close_job],
+        sensors=[landing_sensor, build_after_ingest, dead_runs_sensor],
         schedules=[daily_ingest_schedule],
         resources={"warehouse": TfmWarehouse.from_settings(settings), "dbt": dbt_resource()},
         # One process writes to DuckDB at a time: steps of a run execute one after another.

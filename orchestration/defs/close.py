@@ -48,7 +48,11 @@ def dbt_summary_since(target_root: Path, since: float) -> dict | None:
             counts[status] = counts.get(status, 0) + 1
             if status in ("warn", "fail", "error"):
                 failures.append(
-                    {"test": result["unique_id"].split(".")[-1], "status": status, "failures": result.get("failures")}
+                    {
+                        "test": result["unique_id"].split(".")[-1],
+                        "status": status,
+                        "failures": result.get("failures"),
+                    }
                 )
     if not found:
         return None
@@ -96,15 +100,26 @@ def published_warehouse(context: dg.AssetExecutionContext, warehouse: TfmWarehou
                 f"closed period {period} was restated by the provider since its close; the closed numbers are "
                 f"unchanged until it is closed again; differences in {path}"
             )
-        publication = publish(con, settings, reason=f"build (run {context.run.run_id[:8]})", log=context.log.info)
+        publication = publish(
+            con, settings, reason=f"build (run {context.run.run_id[:8]})", log=context.log.info
+        )
+    tests = dbt_summary_since(settings.dbt_target_dir, _run_started(context))
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(publication.path)),
             "size_mb": round(publication.bytes / 1e6, 1),
             "seconds": round(publication.seconds, 2),
             "restated_closed_periods": [p for p, _ in restated],
+            **({"dbt_tests": _test_counts(tests)} if tests else {}),
         }
     )
+
+
+def _test_counts(summary: dict) -> str:
+    """``'412 passed, 2 warned, 0 failed'``: the outcomes of this run's dbt tests."""
+    passed, warned = summary.get("pass", 0), summary.get("warn", 0)
+    failed = summary.get("fail", 0) + summary.get("error", 0)
+    return f"{passed} passed, {warned} warned, {failed} failed"
 
 
 class CloseConfig(dg.Config):
@@ -166,7 +181,16 @@ _models = dg.AssetSelection.assets(tfm_dbt_models, *prediction_assets)
 build_job = dg.define_asset_job(
     "build",
     selection=_models | dg.AssetSelection.assets(published_warehouse),
-    description="Build every dbt model and Python model with their checks, then publish (what tfm build runs).",
+    description=(
+        "Build every dbt model and Python model with their checks (dbt tests, Great Expectations), then publish "
+        "(what tfm build runs, and build_after_ingest after the sensor's loads). Only the billing periods whose "
+        "loaded files changed since the last whole build are rebuilt."
+    ),
+)
+models_job = dg.define_asset_job(
+    "models",
+    selection=dg.AssetSelection.assets(*prediction_assets),
+    description="Run the Python models alone (forecasts, anomalies) with their checks, on the marts as they are.",
 )
 close_job = dg.define_asset_job(
     "close",

@@ -57,7 +57,7 @@ def _published(frame, suite: str, check_name: str, metadata: dict):
 @dg.asset(
     key=FORECASTS,
     deps=[SERIES],
-    group_name="python_models",
+    group_name="models",
     kinds={"python", "duckdb"},
     description=(
         "Daily spend forecasts per organization, team, service and billing account, to the end of the month "
@@ -94,7 +94,7 @@ def cost_forecasts(context: dg.AssetExecutionContext, config: ForecastConfig, wa
 @dg.asset(
     key=ANOMALIES,
     deps=[SERIES, FOCUS],
-    group_name="python_models",
+    group_name="models",
     kinds={"python", "duckdb"},
     description=(
         "Cost anomaly episodes per service and sub account (usage cost, daily): actual against a robust "

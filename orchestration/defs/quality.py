@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.defs.ingest import billing_months
+from orchestration.defs.ingest import billing_months, partition_period
 from orchestration.defs.resources import TfmWarehouse
 from orchestration.quality.suites import (
     QualityContext,
@@ -135,7 +135,7 @@ def _raw_check(suite: TableSuite) -> dg.AssetChecksDefinition:
         pool="warehouse",
     )
     def _check(context: dg.AssetCheckExecutionContext, warehouse: TfmWarehouse):
-        period = date.fromisoformat(context.partition_key)
+        period = partition_period(context.partition_key)
         outcome, docs = _validate(context, warehouse, suite, period)
         yield from _results(suite, outcome, docs)
 
