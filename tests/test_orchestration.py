@@ -271,13 +271,15 @@ def test_daily_schedule_ingests_current_and_previous_month(tfm_home):
     put(tfm_home.landing, FOCUS_CSV)
     assert run_ingest(tfm_home) == []
     instance = dg.DagsterInstance.get()
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2024, 10, 2, 6, tzinfo=UTC))
-    requests = daily_ingest_schedule(context)
+    morning = datetime(2024, 10, 2, 6, tzinfo=UTC)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=morning) as context:
+        requests = daily_ingest_schedule(context)
     assert [(r.partition_key, [k.to_user_string() for k in r.asset_selection]) for r in requests] == [
         ("2024-09", ["raw/focus"]), ("2024-10", ["raw/focus"])
     ]  # fmt: skip
-    later = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 3, 2, 6, tzinfo=UTC))
-    assert isinstance(daily_ingest_schedule(later), dg.SkipReason)
+    later = datetime(2026, 3, 2, 6, tzinfo=UTC)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=later) as context:
+        assert isinstance(daily_ingest_schedule(context), dg.SkipReason)
 
 
 def test_cli_reports_a_bad_file_and_exits_non_zero(tfm_home):

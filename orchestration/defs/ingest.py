@@ -318,6 +318,7 @@ def landing_sensor(context: dg.SensorEvaluationContext):
         run_requests=requests,
         dynamic_partitions_requests=[billing_months.build_add_request(new_keys)] if new_keys else [],
         cursor=listing,
+        skip_reason=None if requests else f"the warehouse holds every landed file as it is ({len(files)} files)",
     )
 
 
