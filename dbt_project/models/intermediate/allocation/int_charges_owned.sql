@@ -1,5 +1,5 @@
 {#
-    Who owns each charge of fct_focus_charges, decided once per charge, in this order:
+    Who owns each charge of fct_focus_charges, in this order:
       1. tag      an ownership row with match_type 'tag' whose match_key's value in the charge's normalized
                   tags equals match_value (trimmed, case-insensitive), valid on the usage date;
       2. account  an ownership row with match_type 'account' for the charge's sub account (or billing
@@ -12,10 +12,14 @@
     of ChargePeriodStart; validity is valid_from inclusive, valid_to exclusive, an empty bound open.
     An owned charge's product is the ownership row's product, else its product tag when that names a known
     product, else 'unallocated'; its cost center is the row's cost_center, else the team's.
+
+    Owners and rules are decided once per signature, the columns they read (usage date, accounts, service,
+    charge category, tags), then joined back to the charges: a month has millions of charges and far fewer
+    signatures. Ranking the candidates of every charge ran out of a 4 GB memory limit at 10M charges.
 #}
 with
 
-charges as (
+charges as not materialized (
 
     select
         x_source_file,
@@ -35,6 +39,21 @@ charges as (
         BilledCost as billed_cost
     from {{ ref('fct_focus_charges') }}
     where {{ billing_period_filter('x_billing_period') }}
+
+),
+
+-- What ownership and the allocation rules read of a charge, numbered once (materialized, so that every
+-- reference sees the same numbers).
+signatures as materialized (
+
+    select
+        row_number() over () as signature_id,
+        *
+    from (
+        select distinct
+            usage_date, billing_account_id, sub_account_id, service_name, service_category, charge_category, tags
+        from charges
+    ) as distinct_signatures
 
 ),
 
@@ -65,9 +84,7 @@ rules as (
 tag_candidates as (
 
     select
-        charges.x_source_file,
-        charges.x_source_row,
-        charges.x_charge_origin,
+        signatures.signature_id,
         1 as step,
         ownership.priority,
         ownership.match_key,
@@ -75,20 +92,18 @@ tag_candidates as (
         ownership.team,
         ownership.product,
         ownership.cost_center
-    from charges
+    from signatures
     inner join ownership
         on ownership.match_type = 'tag'
-        and lower(trim({{ string_map_value('charges.tags', 'ownership.match_key') }})) = lower(trim(ownership.match_value))
-        and {{ ownership_valid_on('ownership', 'charges.usage_date') }}
+        and lower(trim({{ string_map_value('signatures.tags', 'ownership.match_key') }})) = lower(trim(ownership.match_value))
+        and {{ ownership_valid_on('ownership', 'signatures.usage_date') }}
 
 ),
 
 account_candidates as (
 
     select
-        charges.x_source_file,
-        charges.x_source_row,
-        charges.x_charge_origin,
+        signatures.signature_id,
         2 as step,
         ownership.priority,
         ownership.match_key,
@@ -96,10 +111,10 @@ account_candidates as (
         ownership.team,
         ownership.product,
         ownership.cost_center
-    from charges
+    from signatures
     inner join ownership
-        on {{ ownership_matches_account('ownership', 'charges.billing_account_id', 'charges.sub_account_id') }}
-        and {{ ownership_valid_on('ownership', 'charges.usage_date') }}
+        on {{ ownership_matches_account('ownership', 'signatures.billing_account_id', 'signatures.sub_account_id') }}
+        and {{ ownership_valid_on('ownership', 'signatures.usage_date') }}
 
 ),
 
@@ -116,7 +131,7 @@ owner_candidates_ranked as (
     select
         *,
         row_number() over (
-            partition by x_source_file, x_source_row, x_charge_origin
+            partition by signature_id
             order by step, {{ ownership_precedence() }}
         ) as precedence
     from owner_candidates
@@ -130,14 +145,12 @@ owners as (
 
 ),
 
-unowned_charges as (
+unowned_signatures as (
 
-    select charges.*
-    from charges
+    select signatures.*
+    from signatures
     left join owners
-        on charges.x_source_file = owners.x_source_file
-        and charges.x_source_row = owners.x_source_row
-        and charges.x_charge_origin = owners.x_charge_origin
+        on signatures.signature_id = owners.signature_id
     where owners.team is null
 
 ),
@@ -145,21 +158,19 @@ unowned_charges as (
 rule_candidates as (
 
     select
-        unowned_charges.x_source_file,
-        unowned_charges.x_source_row,
-        unowned_charges.x_charge_origin,
+        unowned_signatures.signature_id,
         rules.rule_id,
         row_number() over (
-            partition by unowned_charges.x_source_file, unowned_charges.x_source_row, unowned_charges.x_charge_origin
+            partition by unowned_signatures.signature_id
             order by rules.rule_order, rules.rule_id
         ) as precedence
-    from unowned_charges
+    from unowned_signatures
     inner join rules
-        on (rules.charge_category is null or rules.charge_category = unowned_charges.charge_category)
-        and (rules.service_category is null or rules.service_category = unowned_charges.service_category)
-        and (rules.service_name is null or rules.service_name = unowned_charges.service_name)
-        and (rules.billing_account_id is null or rules.billing_account_id = unowned_charges.billing_account_id)
-        and (rules.sub_account_id is null or rules.sub_account_id = unowned_charges.sub_account_id)
+        on (rules.charge_category is null or rules.charge_category = unowned_signatures.charge_category)
+        and (rules.service_category is null or rules.service_category = unowned_signatures.service_category)
+        and (rules.service_name is null or rules.service_name = unowned_signatures.service_name)
+        and (rules.billing_account_id is null or rules.billing_account_id = unowned_signatures.billing_account_id)
+        and (rules.sub_account_id is null or rules.sub_account_id = unowned_signatures.sub_account_id)
 
 ),
 
@@ -203,14 +214,18 @@ final as (
         charges.effective_cost,
         charges.billed_cost
     from charges
+    inner join signatures
+        on charges.usage_date is not distinct from signatures.usage_date
+        and charges.billing_account_id is not distinct from signatures.billing_account_id
+        and charges.sub_account_id is not distinct from signatures.sub_account_id
+        and charges.service_name is not distinct from signatures.service_name
+        and charges.service_category is not distinct from signatures.service_category
+        and charges.charge_category is not distinct from signatures.charge_category
+        and charges.tags is not distinct from signatures.tags
     left join owners
-        on charges.x_source_file = owners.x_source_file
-        and charges.x_source_row = owners.x_source_row
-        and charges.x_charge_origin = owners.x_charge_origin
+        on signatures.signature_id = owners.signature_id
     left join rule_matches
-        on charges.x_source_file = rule_matches.x_source_file
-        and charges.x_source_row = rule_matches.x_source_row
-        and charges.x_charge_origin = rule_matches.x_charge_origin
+        on signatures.signature_id = rule_matches.signature_id
     left join teams
         on owners.team = teams.team
     left join products
