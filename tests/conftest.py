@@ -103,3 +103,20 @@ def query(settings, sql: str, params=()) -> list:
         return connection.execute(sql, params).fetchall()
     finally:
         connection.close()
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory):
+    """The demo's warehouse, built once per session (per xdist worker) as ``tfm demo`` builds it: the bundled real
+    samples and the generated quarter with its business inputs landed, ingested, built, the quarter closed and
+    the warehouse published. The tfm environment variables are restored once it is built: tests address it
+    through the returned settings (``home``, ``warehouse``, ``published``)."""
+    from orchestration.cli import DEMO_CLOSE, _copy_samples, _generate_demo_cur2
+
+    def populate(settings):
+        _copy_samples(settings)
+        _generate_demo_cur2(settings)
+
+    with built_warehouse(tmp_path_factory.mktemp("demo") / "tfm", populate, close=DEMO_CLOSE) as settings:
+        pass
+    return settings
