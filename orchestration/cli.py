@@ -1,6 +1,8 @@
 """The ``tfm`` command line: ingest, build, generate, query, and a demo that does it all on bundled data.
 
-Every command prints progress as it goes; a failure prints a one-line cause and exits non-zero.
+Every command prints what it is doing, progress bars on a terminal and a summary; a failure ends in a one-line
+cause and exits non-zero. Dagster's and dbt's own logs go to $TFM_HOME/logs/tfm.log (``tfm -v`` shows them too):
+see :mod:`orchestration.console`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from orchestration import console
 from orchestration.settings import SAMPLES_DIR, Settings
 
 EXIT_FAILED = 1
@@ -21,10 +24,11 @@ RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def _say(message: str) -> None:
-    click.echo(message, err=True)
+    console.say(message)
 
 
 def _fail(message: str) -> None:
+    console.stop()
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_FAILED)
 
@@ -49,6 +53,7 @@ class _Tfm(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
+            console.stop()
             rolled_back = "the period or model being written was rolled back"
             click.echo(f"error: interrupted; {rolled_back}: run the command again", err=True)
             sys.exit(130)
@@ -108,13 +113,19 @@ def _describe_failure(exc: BaseException) -> str:
 
 
 @click.group(cls=_Tfm, context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True,
+    help="Show Dagster's and dbt's logs as they are written (they always go to $TFM_HOME/logs/tfm.log).",
+)  # fmt: skip
+def main(verbose: bool) -> None:
     """tfm: a FinOps warehouse from raw cloud bills (AWS CUR, FOCUS) to DuckDB, through Dagster and dbt.
 
     Files live under $TFM_HOME (default ./.tfm): warehouse.duckdb, landing/, dagster/, dbt/ (dbt's artifacts
-    and logs) and logs/. Commands that write wait for the warehouse while another process holds it, up to
-    $TFM_LOCK_TIMEOUT seconds (default 600).
+    and logs) and logs/tfm.log (Dagster's and dbt's logs of every command, and the trace of each failure).
+    Commands that write wait for the warehouse while another process holds it, up to $TFM_LOCK_TIMEOUT
+    seconds (default 600).
     """
+    console.configure(verbose=verbose)
 
 
 # --- ingest -------------------------------------------------------------------------------------------
@@ -129,6 +140,7 @@ def _parse_period(value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a billing period; use YYYY-MM") from None
 
 
+@console.captured
 def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = False) -> list[str]:
     """Scan the landing folder, then materialize the raw partitions that need it. Returns the problems.
 
@@ -149,16 +161,18 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
     from orchestration.processes import fail_dead_runs, process_tags
 
     fail_dead_runs(dg.DagsterInstance.get(), log=_say)
-    _say(f"scanning {settings.landing}")
+    console.log(f"scanning {settings.landing}")
     con = connect(settings.warehouse, log=_say)
     try:
         ensure_schema(con)
-        scan = scan_landing(con, settings.landing, log=_say)
+        scanned = console.counter("scan", "scanning the landing folder")
+        scan = scan_landing(con, settings.landing, log=console.log, progress=scanned)
         states = period_states(con)
     except LandingFolderError as exc:
         return [str(exc)]
     finally:
         con.close()
+        console.finish("scan")
     _say(
         f"landing: {len(scan.new)} new, {len(scan.changed)} changed, {len(scan.removed)} removed, "
         f"{scan.unchanged} unchanged file(s)"
@@ -178,7 +192,8 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
     if not todo:
         _say("nothing to load: every billing period matches the landing folder")
     for index, (key, families) in enumerate(sorted(todo.items()), start=1):
-        _say(f"[{index}/{len(todo)}] loading {key[:7]}: {', '.join(sorted(families))}")
+        loading = f"{key[:7]}: {', '.join(sorted(families))}"
+        console.progress("periods", f"loading {loading}", completed=index - 1, total=len(todo))
         started = time.monotonic()
         result = ingest_job.execute_in_process(
             asset_selection=[raw_asset_key(f) for f in families],
@@ -195,7 +210,9 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
                 error = event.step_failure_data.error
                 problems.append(error.message.strip().splitlines()[0] if error else f"{key[:7]} failed")
         problems += _quality_problems(result, settings)
-        _say(f"      done in {time.monotonic() - started:.1f}s (run {result.run_id[:8]})")
+        outcome = "loaded" if result.success else "failed"
+        _say(f"[{index}/{len(todo)}] {outcome} in {time.monotonic() - started:.1f}s: {loading}")
+    console.finish("periods")
     problems += _orphaned_periods(settings, period, prune=prune)
     # Rejected files and blocked periods stay visible on every run until they are fixed.
     con = connect(settings.warehouse, read_only=True)
@@ -271,8 +288,51 @@ def ingest(landing: Path | None, period: str | None, prune: bool) -> None:
             _fail(f"landing folder {landing} does not exist (or is not a folder); nothing was loaded or deleted")
         os.environ["TFM_LANDING"] = str(landing.resolve())
     settings = _settings()
+    started = _utc_now()
     problems = run_ingest(settings, _parse_period(period), prune=prune)
+    _print_loaded(settings, started)
     _report(problems)
+
+
+def _utc_now():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)  # as the ingest ledger records loaded_at
+
+
+def _print_loaded(settings: Settings, since) -> None:
+    """The summary of an ingest: each billing period loaded since ``since``, its rows and billed cost."""
+    from orchestration.ingest.formats import FAMILIES
+    from orchestration.ingest.warehouse import connect
+
+    if not settings.warehouse.exists():
+        return
+    con = connect(settings.warehouse, read_only=True, log=_say)
+    try:
+        loaded = con.execute(
+            "SELECT billing_period, source_family, sum(row_count) FROM meta.file_ledger WHERE loaded_at >= ? "
+            "GROUP BY ALL ORDER BY ALL",
+            [since],
+        ).fetchall()
+        periods = sorted({p for p, family, _ in loaded if not FAMILIES[family].business})
+        bills = _billing_totals(con, periods) if periods else []
+    finally:
+        con.close()
+    if not loaded:
+        return
+    console.echo("")
+    if bills:
+        _print_billing_table(bills)
+    business: dict[str, list] = {}
+    for period, family, rows in loaded:
+        if FAMILIES[family].business:
+            business.setdefault(family, []).append((period, rows))
+    for family, loads in sorted(business.items()):
+        months = ", ".join(f"{p:%Y-%m}" for p, _ in loads)
+        console.echo(f"{family}: {sum(r for _, r in loads):,} rows ({months})")
+    total = sum(rows for _, _, rows in loaded)
+    count = len({p for p, _, _ in loaded})
+    console.echo(f"loaded {count} billing period(s), {total:,} rows; warehouse: {settings.warehouse}")
 
 
 def _report(problems: list[str]) -> None:
@@ -285,6 +345,7 @@ def _report(problems: list[str]) -> None:
 # --- build --------------------------------------------------------------------------------------------
 
 
+@console.captured
 def run_build(
     settings: Settings,
     select: str | None = None,
@@ -357,6 +418,10 @@ def run_build(
     what = "close" if close else "build"
     problems += _quality_problems(result, settings)
     _say(f"{what} {'succeeded' if result.success else 'failed'} in {time.monotonic() - started:.1f}s")
+    for line in console.dbt_results(settings.dbt_target_dir, result.run_id).lines():
+        console.echo(line)
+    if not result.success:
+        _say(f"Dagster's and dbt's full logs: {settings.log_file}")
     if result.success and select is None and not close:
         _say(f"published {settings.published} (what tfm sql reads)")
     elif select is not None and result.success:
@@ -543,7 +608,6 @@ def generate(out: Path, fmt: str, months: int, rows: int, seed: int, start: str,
     )
     started = time.monotonic()
     summary = run_generator(config, progress=_progress_printer())
-    click.echo("", err=True)
     elapsed = time.monotonic() - started
     total = sum(summary.rows_per_period.values())
     _say(f"wrote {total:,} rows in {len(summary.data_files)} data file(s) to {out} in {elapsed:.1f}s")
@@ -552,14 +616,13 @@ def generate(out: Path, fmt: str, months: int, rows: int, seed: int, start: str,
 
 
 def _progress_printer():
-    last = [0.0]
+    """The generator's progress: a bar on a terminal, nothing elsewhere (its summary follows)."""
 
     def progress(done: int, total: int, message: str) -> None:
-        now = time.monotonic()
-        if now - last[0] > 0.5 or done >= total:
-            last[0] = now
-            pct = 100 * done / total if total else 100
-            click.echo(f"\r  {pct:5.1f}%  {done:,}/{total:,} rows  {message[:60]:<60}", err=True, nl=False)
+        if done >= total:
+            console.finish("generate")
+        else:
+            console.progress("generate", f"generating {message}", completed=done, total=total)
 
     return progress
 
@@ -695,7 +758,6 @@ def _generate_demo_cur2(settings: Settings) -> None:
     if out.exists():
         shutil.rmtree(out)
     summary = run_generator(GeneratorConfig(out=out, **DEMO_GENERATED), progress=_progress_printer())
-    click.echo("", err=True)
     exports = {Path(f).relative_to(out).parts[0] for f in summary.data_files + summary.manifest_files}
     landing_target.mkdir(parents=True, exist_ok=True)
     for export in exports:
@@ -706,40 +768,56 @@ def _generate_demo_cur2(settings: Settings) -> None:
     shutil.move(str(out / "business"), str(business_target))  # last: a landed business folder is complete
 
 
+# Line items and billed cost per billing period, provider and source family, from the raw bills.
+_BILLING_TOTALS = """
+    SELECT provider, source_family, strftime(billing_period, '%Y-%m') AS period,
+           count(*) AS line_items, sum(billed_cost) AS billed_cost, any_value(currency) AS currency
+    FROM (
+        SELECT 'AWS' AS provider, 'aws_cur_legacy' AS source_family, _billing_period AS billing_period,
+               line_item_unblended_cost AS billed_cost, line_item_currency_code AS currency
+        FROM raw.aws_cur_legacy
+        UNION ALL
+        SELECT 'AWS', 'aws_cur_athena', _billing_period, line_item_unblended_cost, line_item_currency_code
+        FROM raw.aws_cur_athena
+        UNION ALL
+        SELECT 'AWS', 'aws_cur2', _billing_period, line_item_unblended_cost, line_item_currency_code
+        FROM raw.aws_cur2
+        UNION ALL
+        SELECT coalesce(ProviderName, '?'), 'focus', _billing_period, BilledCost, BillingCurrency
+        FROM raw.focus
+    )
+    {where}
+    GROUP BY ALL ORDER BY period, provider, source_family
+"""
+
+
+def _billing_totals(con, periods: list[date] | None = None) -> list[tuple]:
+    """``(provider, family, 'YYYY-MM', line items, billed cost, currency)``, for ``periods`` or every period."""
+    if periods is None:
+        return con.execute(_BILLING_TOTALS.format(where="")).fetchall()
+    where = "WHERE list_contains(?, billing_period)"
+    return con.execute(_BILLING_TOTALS.format(where=where), [periods]).fetchall()
+
+
+def _print_billing_table(rows: list[tuple]) -> None:
+    header = f"{'period':<8} {'provider':<10} {'source':<15} {'line items':>11} {'billed cost':>16}"
+    console.echo(f"{header} currency")
+    for provider, family, period, count, cost, currency in rows:
+        console.echo(f"{period:<8} {provider:<10} {family:<15} {count:>11,} {cost:>16,.2f} {currency or ''}")
+
+
 def _summary(settings: Settings) -> None:
     from orchestration.ingest.warehouse import connect
 
     con = connect(settings.warehouse, read_only=True)
     try:
-        rows = con.execute(
-            """
-            SELECT provider, source_family, strftime(billing_period, '%Y-%m') AS period,
-                   count(*) AS line_items, sum(billed_cost) AS billed_cost, any_value(currency) AS currency
-            FROM (
-                SELECT 'AWS' AS provider, 'aws_cur_legacy' AS source_family, _billing_period AS billing_period,
-                       line_item_unblended_cost AS billed_cost, line_item_currency_code AS currency
-                FROM raw.aws_cur_legacy
-                UNION ALL
-                SELECT 'AWS', 'aws_cur_athena', _billing_period, line_item_unblended_cost, line_item_currency_code
-                FROM raw.aws_cur_athena
-                UNION ALL
-                SELECT 'AWS', 'aws_cur2', _billing_period, line_item_unblended_cost, line_item_currency_code
-                FROM raw.aws_cur2
-                UNION ALL
-                SELECT coalesce(ProviderName, '?'), 'focus', _billing_period, BilledCost, BillingCurrency
-                FROM raw.focus
-            )
-            GROUP BY ALL ORDER BY period, provider, source_family
-            """
-        ).fetchall()
+        rows = _billing_totals(con)
         files = con.execute("SELECT count(*) FROM meta.file_ledger").fetchone()[0]
         rejected = con.execute("SELECT count(*) FROM meta.landing_files WHERE status = 'rejected'").fetchone()[0]
     finally:
         con.close()
     click.echo("")
-    click.echo(f"{'period':<8} {'provider':<10} {'source':<15} {'line items':>11} {'billed cost':>16} currency")
-    for provider, family, period, count, cost, currency in rows:
-        click.echo(f"{period:<8} {provider:<10} {family:<15} {count:>11,} {cost:>16,.2f} {currency or ''}")
+    _print_billing_table(rows)
     periods = len({r[2] for r in rows})
     total_rows = sum(r[3] for r in rows)
     click.echo("")

@@ -90,9 +90,10 @@ class Running:
 
     @classmethod
     def start(cls, home: Path, *args: str, log: Path) -> Running:
+        """With ``-v``: the kills wait for Dagster's and dbt's log lines (a load reading, dbt starting)."""
         handle = log.open("w")
         proc = subprocess.Popen(
-            [str(TFM), *args], env=tfm_env(home), stdout=handle, stderr=subprocess.STDOUT, cwd=CWD
+            [str(TFM), "-v", *args], env=tfm_env(home), stdout=handle, stderr=subprocess.STDOUT, cwd=CWD
         )
         handle.close()
         return cls(proc, log)

@@ -329,8 +329,16 @@ def superseded_files(landing: Path) -> dict[str, str]:
     return superseded
 
 
-def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quiet) -> ScanReport:
-    """Record what every data file in the landing folder is. Files unchanged since the last scan are skipped."""
+def scan_landing(
+    con: duckdb.DuckDBPyConnection,
+    landing: Path,
+    log: Log = _quiet,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanReport:
+    """Record what every data file in the landing folder is. Files unchanged since the last scan are skipped.
+
+    ``progress(done, total)`` is called as each file is looked at.
+    """
     ensure_schema(con)
     if not landing.is_dir():
         what = "is not a folder" if landing.exists() else "does not exist"
@@ -348,7 +356,9 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
     superseded = superseded_files(landing)
     present: set[str] = set()
     files = sorted(p for p in landing.rglob("*") if p.is_file() and is_data_file(p))
-    for path in files:
+    for done, path in enumerate(files):
+        if progress is not None:
+            progress(done, len(files))
         key = str(path.resolve())
         present.add(key)
         try:
@@ -414,6 +424,8 @@ def scan_landing(con: duckdb.DuckDBPyConnection, landing: Path, log: Log = _quie
             _record(con, key, stat, checksum, None, "ignored", str(exc))
         except BadFileError as exc:
             reject(exc, checksum, detected)
+    if progress is not None:
+        progress(len(files), len(files))
     for key in sorted(set(known) - present):
         report.removed.append(key)
         con.execute("DELETE FROM meta.landing_files WHERE path = ?", [key])
