@@ -5,12 +5,18 @@
 
     - cost and unallocated spend: fct_cost_allocation (the unallocated bucket is team 'unallocated');
     - cost per transaction: fct_unit_economics' day rows; a team's products are those it owns that day
-      (int_product_owners_daily), so a product changing hands mid-month is split by day;
+      (int_product_owners_daily), so a product changing hands mid-month is split by day. A team with under
+      var kpi_low_volume_transaction_share_pct (1%) of the organization's transactions is flagged
+      (low_transaction_volume): its cost per transaction divides all of its products' cost by a handful of
+      transactions, and does not compare with the other teams';
     - budget: fct_budget_burn's latest day of the month; the organization sums the teams (and the
       unallocated bucket's cost, which no budget covers);
     - cost per SLO: fct_cost_per_slo; a service-month belongs to the team that owned it on most of its days;
-    - commitments and savings: fct_commitment_kpis for the organization; for a team, the usage it owns
-      directly (int_charges_owned);
+    - commitments and savings: fct_commitment_kpis for the organization (all usage, net of the unused
+      commitments); for a team, the usage it owns directly (int_charges_owned). The unused commitments and the
+      usage no team owns directly are split by the shared-cost rules, so no team's savings hold them and the
+      teams' savings do not add up to the organization's: direct_savings_realized is the organization's on the
+      teams' basis (their sum), and savings_basis says which basis a row's savings_realized is on;
     - cost of incidents: fct_incident_costs, by the month the incident started;
     - tag coverage: usage charges with a ResourceId in a service category that seed tag_policy governs;
     - anomaly_count: fct_cost_anomalies, by the month the episode started; a team's are those whose
@@ -332,6 +338,19 @@ commitments as (
 
 ),
 
+-- Savings on the teams' basis, for every scope: a team's own, and for the organization the sum of the teams'.
+direct_savings as (
+
+    select billing_period_start, 'organization' as scope, cast(null as varchar) as team,
+        sum(savings_realized) as direct_savings_realized
+    from team_savings
+    group by all
+    union all
+    select billing_period_start, scope, team, savings_realized
+    from team_savings
+
+),
+
 taggable_key_checks as (
 
     select
@@ -453,6 +472,13 @@ final as (
         cast(transactions.transactions as bigint) as transactions,
         cast(transactions.product_effective_cost / nullif(transactions.transactions, 0) as double)
             as cost_per_transaction,
+        cast(100 * transactions.transactions / nullif(organization_transactions.transactions, 0) as double)
+            as transaction_share_pct,
+        case
+            when scopes.scope = 'organization' or transactions.transactions is null then null
+            else 100 * transactions.transactions
+                < {{ var('kpi_low_volume_transaction_share_pct', 1) }} * organization_transactions.transactions
+        end as low_transaction_volume,
         {{ money('budgets.budget_amount') }} as budget_amount,
         {{ money('budgets.budget_actual_cost') }} as budget_actual_cost,
         cast(100 * budgets.budget_actual_cost / nullif(budgets.budget_amount, 0) as double) as budget_consumed_pct,
@@ -466,6 +492,13 @@ final as (
         cast(commitments.unused_commitment_pct as double) as unused_commitment_pct,
         {{ money('commitments.savings_realized') }} as savings_realized,
         cast(commitments.effective_savings_rate as double) as effective_savings_rate,
+        {{ money('direct_savings.direct_savings_realized') }} as direct_savings_realized,
+        case
+            when commitments.savings_realized is null then null
+            when scopes.scope = 'organization'
+                then 'all usage, net of unused commitments; teams add up to direct_savings_realized'
+            else 'usage the team owns directly; shared costs and unused commitments are not in it'
+        end as savings_basis,
         cast(coalesce(incidents.incident_count, 0) as integer) as incident_count,
         cast(coalesce(incidents.incidents_costed, 0) as integer) as incidents_costed,
         {{ money('incidents.cost_of_incidents') }} as cost_of_incidents,
@@ -476,13 +509,16 @@ final as (
         cast(coalesce(anomalies.anomaly_count, 0) as integer) as anomaly_count,
         cast(forecast_accuracy.forecast_accuracy_pct as double) as forecast_accuracy_pct
     from scopes
-    {%- for part in ['costs', 'transactions', 'budgets', 'slos', 'commitments', 'incidents', 'tag_coverage',
-                     'anomalies', 'forecast_accuracy'] %}
+    {%- for part in ['costs', 'transactions', 'budgets', 'slos', 'commitments', 'direct_savings', 'incidents',
+                     'tag_coverage', 'anomalies', 'forecast_accuracy'] %}
     left join {{ part }}
         on scopes.billing_period_start = {{ part }}.billing_period_start
         and scopes.scope = {{ part }}.scope
         and scopes.team is not distinct from {{ part }}.team
     {%- endfor %}
+    left join transactions as organization_transactions
+        on scopes.billing_period_start = organization_transactions.billing_period_start
+        and organization_transactions.scope = 'organization'
 
 )
 
