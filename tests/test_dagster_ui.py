@@ -63,7 +63,9 @@ def tfm_ui(home: Path, landing: Path, log: Path) -> Iterator[str]:
                             break
                 except OSError:
                     pass
-                assert time.monotonic() < deadline, f"the Dagster UI did not start in {STARTUP_SECONDS}s; see {log}"
+                assert time.monotonic() < deadline, (
+                    f"the Dagster UI did not start in {STARTUP_SECONDS}s; see {log}"
+                )
                 time.sleep(1)
             yield url
         finally:
@@ -119,7 +121,10 @@ def _raw_rows(home: Path, family: str, period: str) -> int:
 def _sensor_states(instance: dg.DagsterInstance) -> dict:
     from dagster._core.scheduler.instigation import InstigatorType
 
-    return {state.instigator_name: state for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)}
+    return {
+        state.instigator_name: state
+        for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+    }
 
 
 def _wait_for_sensor_ticks(dagster_home: Path, names: tuple[str, ...], timeout: float = 240) -> dict:
@@ -205,7 +210,9 @@ def test_the_dagster_ui_shows_the_pipeline_as_it_is(ui_home, demo_warehouse):
         assert str(_raw_rows(ui_home, "aws_cur2", "2026-01")) in text.replace(",", "")
 
         # The conservation test is a check on the mart it proves, with its description.
-        page.goto(f"{url}/assets/marts/fct_focus_charges?view=checks&checkDetail=assert_focus_charges_conserve_cost")
+        page.goto(
+            f"{url}/assets/marts/fct_focus_charges?view=checks&checkDetail=assert_focus_charges_conserve_cost"
+        )
         page.get_by_text("Per source file and billing period", exact=False).first.wait_for()
         text = _keep(page, "fct_focus_charges-checks")
         assert "blocking" in text and "Passed" in text and "gx_values" in text

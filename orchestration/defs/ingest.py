@@ -314,11 +314,12 @@ def landing_sensor(context: dg.SensorEvaluationContext):
         )
         for key in sorted(touched)
     ]
+    loaded = f"the warehouse holds every landed file as it is ({len(files)} files)"
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[billing_months.build_add_request(new_keys)] if new_keys else [],
         cursor=listing,
-        skip_reason=None if requests else f"the warehouse holds every landed file as it is ({len(files)} files)",
+        skip_reason=None if requests else loaded,
     )
 
 
