@@ -630,6 +630,7 @@ def _team_kpis(con, period: date) -> list[dict]:
         """
         SELECT k.team, t.team_name, k.effective_cost, k.shared_effective_cost, k.tag_coverage_pct,
                k.budget_consumed_pct, k.budget_alert_level, k.cost_per_transaction, k.transactions,
+               k.transaction_share_pct, k.low_transaction_volume,
                k.cost_per_slo_compliant_request, k.slo_count, k.slos_met, k.savings_realized, k.incident_count,
                k.cost_of_incidents, k.anomaly_count
         FROM marts.fct_finops_kpis AS k LEFT JOIN marts.dim_teams AS t USING (team)
@@ -1105,6 +1106,11 @@ def make_report(
         raise ReportError(str(exc)) from None
     try:
         html_text = build(con, period, source="the live warehouse" if live else "the published warehouse")
+    except duckdb.Error as exc:  # marts older than this tfm (a column it reads is missing), or a damaged file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ReportError(
+            f"cannot read the marts of {warehouse} ({first}); run 'tfm build' to bring them up to date"
+        )
     finally:
         con.close()
     return write(html_text, target)
