@@ -336,10 +336,9 @@ def test_a_failing_blocking_mart_check_stops_what_depends_on_the_mart(built, tmp
     marts.fct_focus_charges (dbt's tests pass: none reads that id), whose blocking GX check fails, so the
     anomaly model that reads the mart is not materialized."""
     import dagster as dg
-    from dagster_dbt import build_dbt_asset_selection
 
     from orchestration.definitions import build_definitions
-    from orchestration.defs.dbt import dbt_resource, tfm_dbt_models
+    from orchestration.defs.dbt import dbt_resource, dbt_selection, tfm_dbt_models
     from orchestration.defs.predictions import ANOMALIES, prediction_assets
     from orchestration.defs.quality import checks_for, mart_quality_checks
     from orchestration.defs.resources import TfmWarehouse
@@ -356,10 +355,9 @@ def test_a_failing_blocking_mart_check_stops_what_depends_on_the_mart(built, tmp
         assets = [tfm_dbt_models, *prediction_assets]
         resources = {"dbt": dbt_resource(), "warehouse": TfmWarehouse.from_settings(settings)}
         # The dbt models from CUR 2.0's staging view to the FOCUS mart, and the anomaly model reading the
-        # mart; with the GX checks of the marts selected, as tfm build selects them.
-        dbt = build_dbt_asset_selection(
-            [tfm_dbt_models], dbt_select="stg_aws_cur2__line_items+,+fct_focus_charges"
-        )
+        # mart; with the GX checks of the marts selected, as tfm build selects them (each model with its own
+        # checks: not a conservation test on a mart outside the selection that reads the FOCUS mart).
+        dbt = dbt_selection("stg_aws_cur2__line_items+,+fct_focus_charges")
         selection = dbt | dg.AssetSelection.assets(ANOMALIES)
         selection = selection | checks_for(selection, assets, resources)
         # The code location's jobs run the checks too: the sensor's and schedule's ingest, tfm ui's build.
