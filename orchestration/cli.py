@@ -657,7 +657,7 @@ def sql(query: str | None, max_rows: int, fmt: str | None, out: Path | None, for
     """Run one read-only SELECT against the published warehouse; print it, or export it with --out.
 
     QUERY is one SELECT (DESCRIBE, SHOW, SUMMARIZE and PRAGMA show_tables too), or - to read it from stdin.
-    It reads $TFM_HOME/published.duckdb: the last whole build whose every blocking check passed, never a
+    It reads $TFM_HOME/published/warehouse.duckdb: the last whole build whose every blocking check passed, never a
     build in progress, without waiting for one. Closed periods are in schema closed. The file is opened
     read-only without file, network or extension access.
     """
@@ -826,6 +826,8 @@ def _summary(settings: Settings) -> None:
     click.echo(f"warehouse: {settings.warehouse}")
     click.echo("query it:  tfm sql \"SELECT * FROM meta.file_ledger\"")
     click.echo("closed months: tfm sql \"SELECT * FROM closed.period_status\"; reports in " + str(settings.close_reports))
+    if rows:
+        click.echo(f"monthly report: tfm report --period {max(r[2] for r in rows)}   (dbt docs: tfm docs --out DIR)")
     click.echo(f"Dagster UI: tfm ui   (or DAGSTER_HOME={settings.dagster_home} dagster dev -m orchestration.definitions)")
 
 

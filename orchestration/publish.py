@@ -2,10 +2,10 @@
 
 tfm builds in ``warehouse.duckdb`` (the write side: ingest, dbt, the Python models). Once a whole build and
 every blocking check have passed, :func:`publish` copies the warehouse, checkpointed, to a temporary file
-beside ``published.duckdb`` and renames it over it: one ``rename(2)``, atomic on the same file system. A
-reader (``tfm sql``, a BI tool) opens ``published.duckdb`` read-only and keeps the copy it opened until it
+beside the published copy (``published/warehouse.duckdb``) and renames it over it: one ``rename(2)``, atomic on the same file system. A
+reader (``tfm sql``, a BI tool) opens the published copy read-only and keeps the copy it opened until it
 closes it; the writer never opens that file, so neither waits for the other. A build that fails or is
-killed, at any step, leaves ``published.duckdb`` as it was.
+killed, at any step, leaves the published copy as it was.
 
 Measured on the demo (306,093 FOCUS charges, a 200 MB warehouse, 2 cores; ``bench/bench_publish.py``): the
 checkpoint and copy take 0.31 s, rewriting the public schemas into a new file 11.7 s, and a reader opens the
@@ -67,6 +67,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, *, reason: str, 
     wal = source.with_name(source.name + ".wal")
     target = settings.published
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         if wal.exists() and wal.stat().st_size:
             raise RuntimeError(f"{wal} is not empty after a checkpoint: another connection holds changes")

@@ -68,8 +68,12 @@ class Settings:
 
     @property
     def published(self) -> Path:
-        """The last audited copy of the warehouse: what analysts read (``tfm sql``), replaced atomically."""
-        return self.home / "published.duckdb"
+        """The last audited copy of the warehouse: what analysts read (``tfm sql``), replaced atomically.
+
+        It has the warehouse's file name, in its own folder: DuckDB names a database after its file, and the
+        views dbt builds (all of ``staging``) name the warehouse's catalog, so they resolve in the copy too.
+        """
+        return self.home / "published" / self.warehouse.name
 
     @property
     def close_reports(self) -> Path:

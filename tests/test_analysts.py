@@ -50,7 +50,8 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
 def small_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("exports") / "tfm"
     (home / "landing").mkdir(parents=True)
-    con = duckdb.connect(str(home / "published.duckdb"))
+    (home / "published").mkdir()
+    con = duckdb.connect(str(home / "published" / "warehouse.duckdb"))
     try:
         con.execute("CREATE SCHEMA marts")
         con.execute("CREATE SCHEMA raw")
@@ -134,7 +135,7 @@ def test_exports_refuse_what_they_must_not_write(small_home, tmp_path):
 
 
 def query_small(home: Path, sql: str):
-    con = duckdb.connect(str(home / "published.duckdb"), read_only=True)
+    con = duckdb.connect(str(home / "published" / "warehouse.duckdb"), read_only=True)
     try:
         return con.execute(sql).fetchone()[0]
     finally:
@@ -314,3 +315,25 @@ def test_showback_puts_the_unallocated_cost_in_its_own_column(demo_warehouse):
         assert (unallocated != 0) is (team == "unallocated"), team
     [unallocated_row] = [r for r in rows if r[0] == "unallocated"]
     assert unallocated_row[3] == unallocated_row[4] > 0
+
+
+def test_the_published_copy_resolves_the_staging_views(demo_warehouse):
+    """dbt's views name the warehouse's catalog: the published copy keeps its file name, so they read there too,
+    through tfm sql and through a plain read-only connection such as a BI tool's."""
+    settings = demo_warehouse
+    assert settings.published.name == settings.warehouse.name
+    result = tfm(
+        settings.home, "sql", "SELECT count(*) AS n FROM staging.stg_aws_cur2__line_items", "--format", "csv"
+    )
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(settings.published), read_only=True)
+    try:
+        [(views,)] = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'staging'"
+        ).fetchall()
+        [(rows,)] = con.execute("SELECT count(*) FROM staging.stg_aws_cur2__line_items").fetchall()
+        [(raw,)] = con.execute("SELECT count(*) FROM raw.aws_cur2").fetchall()
+    finally:
+        con.close()
+    assert views > 0
+    assert rows == raw == int(result.output.strip().splitlines()[-1]) > 0

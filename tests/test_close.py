@@ -346,7 +346,7 @@ def test_a_close_killed_while_freezing_or_publishing_leaves_nothing_half_done(qu
     ))  # fmt: skip
     assert frozen.pop("versions") == 1 and frozen == manifest and frozen["fct_focus_charges"] > 0
     assert _digest(settings.published) == published
-    assert not list(settings.published.parent.glob(".published.duckdb.*.tmp"))
+    assert not list(settings.published.parent.glob(f".{settings.published.name}.*.tmp"))
     assert _published(settings, "SELECT count(*) FROM meta.period_closes WHERE billing_period = '2026-03-01'") == [(0,)]
     # The next build publishes it.
     assert run_build(settings) == []

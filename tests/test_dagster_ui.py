@@ -92,7 +92,7 @@ def ui_home(demo_warehouse, tmp_path_factory) -> Path:
     """A copy of the demo's TFM_HOME without its landing folder (read in place) or published copy."""
     home = tmp_path_factory.mktemp("dagster-ui") / "tfm"
     shutil.copytree(
-        demo_warehouse.home, home, ignore=shutil.ignore_patterns("landing", "published.duckdb", "generated")
+        demo_warehouse.home, home, ignore=shutil.ignore_patterns("landing", "published", "generated")
     )
     return home
 

@@ -46,12 +46,13 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sql_readonly")
     home = root / "tfm"
     (home / "landing").mkdir(parents=True)
+    (home / "published").mkdir()
     (home / "landing" / "cur.csv").write_text(LANDING_CONTENT)
     (root / "secret.txt").write_text(SECRET + "\n")
     (root / "secret.csv").write_text(f"name\n{SECRET}\n")
     (root / "secret.json").write_text(json.dumps({"name": SECRET}))
     pq.write_table(pa.table({"name": [SECRET]}), root / "secret.parquet")
-    con = duckdb.connect(str(home / "published.duckdb"))  # what tfm sql reads: the last published build
+    con = duckdb.connect(str(home / "published" / "warehouse.duckdb"))  # what tfm sql reads: the last published build
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("CREATE SCHEMA marts")
@@ -90,7 +91,7 @@ def refused(result, *fragments: str) -> str:
 
 
 def expected_rows(home: Path) -> list[tuple]:
-    con = duckdb.connect(str(home / "published.duckdb"), read_only=True)
+    con = duckdb.connect(str(home / "published" / "warehouse.duckdb"), read_only=True)
     try:
         return con.execute(
             "SELECT id, BilledCost, CAST(Tags AS VARCHAR), x_source_file FROM marts.fct_focus_charges ORDER BY id"
@@ -160,7 +161,7 @@ def test_no_file_outside_the_warehouse_can_be_read(home: Path, query: str):
 
 
 def test_the_connection_cannot_be_reopened_to_files(home: Path):
-    con = analyst.connect_readonly(home / "published.duckdb")
+    con = analyst.connect_readonly(home / "published" / "warehouse.duckdb")
     try:
         assert con.execute("SELECT current_setting('enable_external_access')").fetchone() == (False,)
         for setting in ("SET enable_external_access = true", "SET lock_configuration = false"):
@@ -240,7 +241,7 @@ def test_the_query_can_come_from_stdin(home: Path):
 
 
 def test_check_query_parses_with_duckdb(home: Path):
-    con = analyst.connect_readonly(home / "published.duckdb")
+    con = analyst.connect_readonly(home / "published" / "warehouse.duckdb")
     try:
         assert analyst.check_query(con, "select 1 -- trailing ;").type == duckdb.StatementType.SELECT
         for query, cause in [

@@ -79,7 +79,7 @@ def _run_started(context: dg.AssetExecutionContext) -> float:
     group_name="publish",
     kinds={"duckdb"},
     description=(
-        "The copy of the warehouse analysts read (tfm sql, BI tools): $TFM_HOME/published.duckdb, replaced "
+        "The copy of the warehouse analysts read (tfm sql, BI tools): $TFM_HOME/published/warehouse.duckdb, replaced "
         "atomically once every model and every blocking check of a whole build has passed. A failed or killed "
         "build leaves it as it was."
     ),
