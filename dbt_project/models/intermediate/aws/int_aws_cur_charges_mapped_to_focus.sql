@@ -18,13 +18,15 @@
       Usage, Recurring (One-Time when it is not an anniversary charge), EffectiveCost = BilledCost. As a
       Purchase it would need EffectiveCost 0, which only fits prepayments for future usage, and would drop
       the cost from the amortized view.
+    - ContractedCost and ListCost are unit price x quantity: the price rounded to 12 decimals (once per distinct
+      price), the quantity at its full scale, the product rounded to 18 decimals (macro money_product_by_unit_price).
     - Units follow FOCUS's UnitFormat (macro focus_unit); the invoice issuer and publisher are "AWS" when
       they are one of AWS's own legal entities (the entity is kept in x_invoice_issuer_legal_name): a
       different name would declare a third-party invoice, whose BilledCost FOCUS requires to be 0.
 #}
 with
 
-line_items as (
+line_items as not materialized (
 
     select * from {{ ref('int_aws_cur_line_items_unioned') }}
     where {{ billing_period_filter('billing_period') }}
@@ -48,13 +50,24 @@ units as (
 
 ),
 
-classified as (
+-- A bill's unit prices come from a price list: a few thousand distinct values for millions of line items.
+unit_prices as (
+
+    {{ unit_prices_at_12_decimals('line_items', ['unblended_rate', 'pricing_public_on_demand_rate']) }}
+
+),
+
+classified as not materialized (
 
     select
         line_items.*,
         service_categories.service_category,
         service_categories.service_subcategory,
         units.focus_pricing_unit,
+        contracted_prices.unit_price_12 as contracted_unit_price_12,
+        contracted_prices.quantity_limit as contracted_quantity_limit,
+        list_prices.unit_price_12 as list_unit_price_12,
+        list_prices.quantity_limit as list_quantity_limit,
         {{ money('coalesce(net_unblended_cost, unblended_cost, 0)') }} as billed_cost,
         coalesce(reservation_arn, savings_plan_arn) as commitment_id,
         case
@@ -80,10 +93,14 @@ classified as (
         on line_items.product_code = service_categories.product_code
     left join units
         on line_items.pricing_unit = units.pricing_unit
+    left join unit_prices as contracted_prices
+        on line_items.unblended_rate = contracted_prices.unit_price
+    left join unit_prices as list_prices
+        on line_items.pricing_public_on_demand_rate = list_prices.unit_price
 
 ),
 
-charges as (
+charges as not materialized (
 
     select
         *,
@@ -120,8 +137,10 @@ charges as (
 
 ),
 
--- Not materialized: the unused commitments below read it again, for the few fee lines that have any, and holding
--- every mapped line item in memory to read it twice cost more than mapping those lines a second time.
+-- Not materialized, nor the CTEs it reads: the unused commitments below read it again, for the few fee lines that
+-- have any. DuckDB materializes a CTE read twice unless told not to; holding every line item's hundred columns
+-- to read them twice tripled this model's time and memory, where the second read scans a few columns and keeps the
+-- fee lines.
 focus_line_items as not materialized (
 
     select
@@ -156,9 +175,10 @@ focus_line_items as not materialized (
         case
             when line_item_type = 'SavingsPlanNegation' then {{ money('0') }}
             when has_quantity and line_item_type in ('Usage', 'SavingsPlanCoveredUsage') and unblended_rate is not null
-                then {{ money_product('unblended_rate', 'usage_amount') }}
+                then {{ money_product_by_unit_price(
+                    'contracted_unit_price_12', 'contracted_quantity_limit', 'usage_amount') }}
             when has_quantity and line_item_type = 'DiscountedUsage' and pricing_public_on_demand_rate is not null
-                then {{ money_product('pricing_public_on_demand_rate', 'usage_amount') }}
+                then {{ money_product_by_unit_price('list_unit_price_12', 'list_quantity_limit', 'usage_amount') }}
             else billed_cost
         end as ContractedCost,
         case
@@ -174,7 +194,7 @@ focus_line_items as not materialized (
         case
             when line_item_type = 'SavingsPlanNegation' then {{ money('0') }}
             when has_quantity and charge_category = 'Usage' and pricing_public_on_demand_rate is not null
-                then {{ money_product('pricing_public_on_demand_rate', 'usage_amount') }}
+                then {{ money_product_by_unit_price('list_unit_price_12', 'list_quantity_limit', 'usage_amount') }}
             else {{ money('coalesce(nullif(pricing_public_on_demand_cost, 0), billed_cost)') }}
         end as ListCost,
         case
