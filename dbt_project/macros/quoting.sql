@@ -6,12 +6,31 @@
     (orchestration/quoting.py).
 #}
 
-{# An identifier, quoted: a"b -> "a""b". #}
+{# An identifier, quoted: a"b -> "a""b" (Spark: a`b -> `a``b`). #}
 {% macro quote_identifier(name) -%}
+    {{- adapter.dispatch('quote_identifier', 'tfm')(name) -}}
+{%- endmacro %}
+
+{% macro default__quote_identifier(name) -%}
     {{- '"' ~ (name | string | replace('"', '""')) ~ '"' -}}
 {%- endmacro %}
 
-{# A string literal, quoted: it's -> 'it''s'. #}
+{% macro spark__quote_identifier(name) -%}
+    {{- '`' ~ (name | string | replace('`', '``')) ~ '`' -}}
+{%- endmacro %}
+
+{#
+    A string literal, quoted: it's -> 'it''s'. Spark reads backslash escapes in string literals and no doubled
+    quote: the backslash and the quote are escaped with a backslash (it's -> 'it\'s').
+#}
 {% macro quote_literal(value) -%}
+    {{- adapter.dispatch('quote_literal', 'tfm')(value) -}}
+{%- endmacro %}
+
+{% macro default__quote_literal(value) -%}
     {{- "'" ~ (value | string | replace("'", "''")) ~ "'" -}}
+{%- endmacro %}
+
+{% macro spark__quote_literal(value) -%}
+    {{- "'" ~ (value | string | replace("\\", "\\\\") | replace("'", "\\'")) ~ "'" -}}
 {%- endmacro %}
