@@ -1,6 +1,6 @@
 {#
-    The DuckDB functions the allocation models, dimensions and team statements rely on, in one place, so another
-    warehouse needs new implementations here rather than edits across models.
+    The engine-specific functions the allocation models, dimensions and team statements rely on, in one place:
+    each macro dispatches (adapter.dispatch) to its DuckDB implementation (default__) or its Spark one (spark__).
 #}
 
 {# The value of a key in a MAP(VARCHAR, VARCHAR) (NULL when the key is absent); the key may be a column. #}
@@ -15,6 +15,10 @@
     operands below 10^14. Amounts split with these weights are made exact by a remainder, not by the weights.
 #}
 {% macro decimal_ratio(numerator, denominator) -%}
+    {{ adapter.dispatch('decimal_ratio', 'tfm')(numerator, denominator) }}
+{%- endmacro %}
+
+{% macro default__decimal_ratio(numerator, denominator) -%}
     (cast(
         (cast(round({{ numerator }} * 1000000) as hugeint) * cast(1000000000000 as hugeint))
         // cast(round({{ denominator }} * 1000000) as hugeint)
@@ -22,17 +26,79 @@
     ) * 0.000000000001)
 {%- endmacro %}
 
+{#
+    Spark has no 128-bit integer: the same integers as DECIMAL(38, 0), the truncated quotient taken exactly as
+    (a - a % b) / b, which has no remainder to round.
+#}
+{% macro spark__decimal_ratio(numerator, denominator) -%}
+    {%- set dividend = 'cast(round(' ~ numerator ~ ' * 1000000) as decimal(38, 0)) * cast(1000000000000 as decimal(38, 0))' -%}
+    {%- set divisor = 'cast(round(' ~ denominator ~ ' * 1000000) as decimal(38, 0))' -%}
+    (cast(
+        (({{ dividend }}) - ({{ dividend }}) % ({{ divisor }})) / ({{ divisor }})
+        as decimal(38, 0)
+    ) * 0.000000000001)
+{%- endmacro %}
+
 {# One row per day from start_date to end_date, both included: a select-list expression of DATE values. #}
 {% macro date_series(start_date, end_date) -%}
+    {{ adapter.dispatch('date_series', 'tfm')(start_date, end_date) }}
+{%- endmacro %}
+
+{% macro default__date_series(start_date, end_date) -%}
     cast(unnest(generate_series(cast({{ start_date }} as date), cast({{ end_date }} as date), interval 1 day)) as date)
 {%- endmacro %}
 
-{# The value of a column on the row where another column is largest (an aggregate). #}
+{% macro spark__date_series(start_date, end_date) -%}
+    explode(sequence(cast({{ start_date }} as date), cast({{ end_date }} as date), interval 1 day))
+{%- endmacro %}
+
+{# The value of a column on the row where another column is largest / smallest (an aggregate). #}
 {% macro value_at_max(value_column, order_column) -%}
+    {{ adapter.dispatch('value_at_max', 'tfm')(value_column, order_column) }}
+{%- endmacro %}
+
+{% macro default__value_at_max(value_column, order_column) -%}
     arg_max({{ value_column }}, {{ order_column }})
+{%- endmacro %}
+
+{% macro spark__value_at_max(value_column, order_column) -%}
+    max_by({{ value_column }}, {{ order_column }})
+{%- endmacro %}
+
+{% macro value_at_min(value_column, order_column) -%}
+    {{ adapter.dispatch('value_at_min', 'tfm')(value_column, order_column) }}
+{%- endmacro %}
+
+{% macro default__value_at_min(value_column, order_column) -%}
+    arg_min({{ value_column }}, {{ order_column }})
+{%- endmacro %}
+
+{% macro spark__value_at_min(value_column, order_column) -%}
+    min_by({{ value_column }}, {{ order_column }})
 {%- endmacro %}
 
 {# The distinct non-NULL values of a column as one comma-separated, alphabetical string (an aggregate). #}
 {% macro distinct_values_list(column) -%}
+    {{ adapter.dispatch('distinct_values_list', 'tfm')(column) }}
+{%- endmacro %}
+
+{% macro default__distinct_values_list(column) -%}
     string_agg(distinct {{ column }}, ', ' order by {{ column }})
+{%- endmacro %}
+
+{% macro spark__distinct_values_list(column) -%}
+    listagg(distinct {{ column }}, ', ') within group (order by {{ column }})
+{%- endmacro %}
+
+{# A list of text values as rows of one column (a select-list expression). #}
+{% macro unnest_values(values) -%}
+    {{ adapter.dispatch('unnest_values', 'tfm')(values) }}
+{%- endmacro %}
+
+{% macro default__unnest_values(values) -%}
+    unnest([{% for value in values %}{{ quote_literal(value) }}{{ ', ' if not loop.last }}{% endfor %}])
+{%- endmacro %}
+
+{% macro spark__unnest_values(values) -%}
+    explode(array({% for value in values %}{{ quote_literal(value) }}{{ ', ' if not loop.last }}{% endfor %}))
 {%- endmacro %}

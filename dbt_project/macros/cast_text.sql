@@ -5,5 +5,5 @@
     reading both as NULL keeps one meaning for "no value" across the source families.
 #}
 {% macro cast_text(column) -%}
-    nullif(cast({{ column }} as varchar), '')
+    nullif(cast({{ column }} as string), '')
 {%- endmacro %}

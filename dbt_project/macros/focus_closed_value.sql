@@ -4,10 +4,19 @@
     that tests can flag them.
 #}
 {% macro focus_closed_value(column, allowed) -%}
-    case lower(regexp_replace(trim({{ column }}), '[\s_-]+', '', 'g'))
+    case lower({{ adapter.dispatch('strip_separators', 'tfm')('trim(' ~ column ~ ')') }})
         {%- for value in allowed %}
         when {{ quote_literal(value | lower | replace("-", "") | replace(" ", "")) }} then {{ quote_literal(value) }}
         {%- endfor %}
         else {{ column }}
     end
+{%- endmacro %}
+
+{# Text without its whitespace, underscores and hyphens. #}
+{% macro default__strip_separators(text) -%}
+    regexp_replace({{ text }}, '[\s_-]+', '', 'g')
+{%- endmacro %}
+
+{% macro spark__strip_separators(text) -%}
+    regexp_replace({{ text }}, '[\\s_-]+', '')
 {%- endmacro %}

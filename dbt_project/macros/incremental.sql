@@ -26,7 +26,7 @@
     {%- if periods is none and execute -%}
         {%- set plan = adapter.get_relation(database=target.database, schema='meta', identifier='dbt_build_plan') -%}
         {%- if plan is not none -%}
-            {%- set rows = run_query("select distinct strftime(billing_period, '%Y-%m') from " ~ plan
+            {%- set rows = run_query("select distinct " ~ year_month('billing_period') ~ " from " ~ plan
                 ~ " where billing_period is not null") -%}
             {%- set active = run_query("select count(*) from " ~ plan) -%}
             {%- if active.rows[0][0] > 0 -%}
@@ -86,3 +86,17 @@
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {% endmacro %}
+
+
+{% macro year_month(column) %}
+    {#- A date's month as text, 'YYYY-MM'. -#}
+    {{- adapter.dispatch('year_month', 'tfm')(column) -}}
+{% endmacro %}
+
+{% macro default__year_month(column) -%}
+    strftime({{ column }}, '%Y-%m')
+{%- endmacro %}
+
+{% macro spark__year_month(column) -%}
+    date_format({{ column }}, 'yyyy-MM')
+{%- endmacro %}

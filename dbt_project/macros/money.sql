@@ -4,7 +4,27 @@
     DECIMAL(38, 24), 14 integer digits) and the result is brought back to the warehouse's money type.
 #}
 {% macro money_product(price, quantity) -%}
+    {{ adapter.dispatch('money_product', 'tfm')(price, quantity) }}
+{%- endmacro %}
+
+{% macro default__money_product(price, quantity) -%}
     cast(cast({{ price }} as decimal(38, 12)) * cast({{ quantity }} as decimal(38, 12)) as decimal(38, 18))
+{%- endmacro %}
+
+{#
+    Spark types the product as DuckDB does when decimal operations keep their scale (profiles.yml); dbt-spark
+    runs every session with ANSI mode off, where an overflow is NULL, not an error: a NULL product of two
+    non-NULL operands stops the query instead of passing as a missing cost.
+#}
+{% macro spark__money_product(price, quantity) -%}
+    {{ spark_no_overflow(
+        'cast(cast(' ~ price ~ ' as decimal(38, 12)) * cast(' ~ quantity ~ ' as decimal(38, 12)) as decimal(38, 18))',
+        [price, quantity]) }}
+{%- endmacro %}
+
+{% macro spark_no_overflow(expression, operands) -%}
+    coalesce({{ expression }}, case when {% for operand in operands %}{{ operand }} is not null{{ ' and ' if not loop.last }}{% endfor %}
+        then raise_error('decimal overflow: ' || {{ quote_literal(expression) }}) end)
 {%- endmacro %}
 
 {#
@@ -15,11 +35,20 @@
     (rare) narrows the quantity to 12 decimals, as money_product does, and can reach 10^14.
 #}
 {% macro money_product_by_unit_price(unit_price_12, quantity_limit, quantity) -%}
+    {{ adapter.dispatch('money_product_by_unit_price', 'tfm')(unit_price_12, quantity_limit, quantity) }}
+{%- endmacro %}
+
+{% macro default__money_product_by_unit_price(unit_price_12, quantity_limit, quantity) -%}
     case
         when abs({{ quantity }}) < {{ quantity_limit }}
             then cast({{ unit_price_12 }} * {{ quantity }} as decimal(38, 18))
         else cast({{ unit_price_12 }} * cast({{ quantity }} as decimal(38, 12)) as decimal(38, 18))
     end
+{%- endmacro %}
+
+{% macro spark__money_product_by_unit_price(unit_price_12, quantity_limit, quantity) -%}
+    {{ spark_no_overflow(default__money_product_by_unit_price(unit_price_12, quantity_limit, quantity),
+        [unit_price_12, quantity]) }}
 {%- endmacro %}
 
 {#

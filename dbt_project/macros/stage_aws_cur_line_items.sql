@@ -35,7 +35,7 @@ source as (
 renamed as (
 
     select
-        cast({{ quote_literal(source_family) }} as varchar) as source_family,
+        cast({{ quote_literal(source_family) }} as string) as source_family,
 
         -- identity
         {{ cast_text('identity_line_item_id') }} as line_item_id,
@@ -157,11 +157,11 @@ renamed as (
         cast(discount_bundled_discount as decimal(38, 18)) as bundled_discount,
 
         -- key/value maps
-        cast(product as map(varchar, varchar)) as product_attributes,
-        cast(resource_tags as map(varchar, varchar)) as resource_tags,
-        cast(cost_category as map(varchar, varchar)) as cost_categories,
-        cast(tags as map(varchar, varchar)) as tags,
-        cast(discount as map(varchar, decimal(38, 18))) as discounts,
+        cast(product as {{ string_map_type() }}) as product_attributes,
+        cast(resource_tags as {{ string_map_type() }}) as resource_tags,
+        cast(cost_category as {{ string_map_type() }}) as cost_categories,
+        cast(tags as {{ string_map_type() }}) as tags,
+        cast(discount as {{ adapter.dispatch('decimal_map_type', 'tfm')() }}) as discounts,
 
         -- lineage
         {{ staging_lineage_columns() }}

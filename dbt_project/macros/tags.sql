@@ -11,10 +11,25 @@
     spelling, so no key is lost.
 #}
 {% macro normalize_tag_key(column) -%}
+    {{ adapter.dispatch('normalize_tag_key', 'tfm')(column) }}
+{%- endmacro %}
+
+{% macro default__normalize_tag_key(column) -%}
     coalesce(
         nullif(trim(both '_' from regexp_replace(
             regexp_replace(lower(trim({{ column }})), '^user[:_]', ''),
             '[^\pL\pN\pM]+', '_', 'g'
+        )), ''),
+        lower(trim({{ column }}))
+    )
+{%- endmacro %}
+
+{# Spark: Java's regular expressions (the same classes), backslashes escaped in Spark's string literals. #}
+{% macro spark__normalize_tag_key(column) -%}
+    coalesce(
+        nullif(trim(both '_' from regexp_replace(
+            regexp_replace(lower(trim({{ column }})), '^user[:_]', ''),
+            '[^\\pL\\pN\\pM]+', '_'
         )), ''),
         lower(trim({{ column }}))
     )
@@ -25,7 +40,15 @@
     value's SHA-256, so charges with the same value still group together.
 #}
 {% macro masked_tag_value(column) -%}
+    {{ adapter.dispatch('masked_tag_value', 'tfm')(column) }}
+{%- endmacro %}
+
+{% macro default__masked_tag_value(column) -%}
     'masked:' || left(sha256({{ column }}), 8)
+{%- endmacro %}
+
+{% macro spark__masked_tag_value(column) -%}
+    'masked:' || left(sha2({{ column }}, 256), 8)
 {%- endmacro %}
 
 
@@ -34,7 +57,7 @@
     (``ownership`` is the relation or CTE holding that seed). Masking spares them unless they hold an email.
 #}
 {% macro allocation_tag_keys(ownership) -%}
-    select unnest(['team', 'product', 'cost_center', 'env']) as tag_key
+    select {{ unnest_values(['team', 'product', 'cost_center', 'env']) }} as tag_key
     union
     select match_key as tag_key from {{ ownership }} where match_type = 'tag'
 {%- endmacro %}

@@ -19,7 +19,7 @@
 #}
 with
 
-charges as not materialized (
+charges as {{ not_materialized() }} (
 
     select
         x_source_file,
@@ -27,7 +27,7 @@ charges as not materialized (
         x_charge_origin,
         x_billing_period,
         x_raw_tag_map,
-        case when x_raw_tag_map is null then cast({{ try_json('Tags') }} as varchar) end as unparsed_tags
+        case when x_raw_tag_map is null then cast({{ try_json('Tags') }} as string) end as unparsed_tags
     from {{ ref('int_focus_charges_unioned') }}
     where (cardinality(x_raw_tag_map) > 0
         or (x_raw_tag_map is null and {{ try_json('Tags') }} is not null))
@@ -39,11 +39,11 @@ charges as not materialized (
 -- and masked once per distinct tag set, then joined back to the charges, so neither time nor memory grows with
 -- the charges' count beyond one join. A set is named by its JSON text, which no two different sets share. Not
 -- materialized: read twice from the source (a few columns) rather than held in memory for every charge.
-keyed_charges as not materialized (
+keyed_charges as {{ not_materialized() }} (
 
     select
         *,
-        coalesce('map:' || cast(to_json(x_raw_tag_map) as varchar), 'text:' || unparsed_tags) as tag_set
+        coalesce('map:' || cast(to_json(x_raw_tag_map) as string), 'text:' || unparsed_tags) as tag_set
     from charges
 
 ),
@@ -92,7 +92,7 @@ unnested as (
 
     select
         tag_set,
-        cast(null as varchar) as raw_key,
+        cast(null as string) as raw_key,
         unparsed_tags as raw_value,
         1 as key_position
     from tag_sets
@@ -137,12 +137,12 @@ masked_tags_by_rule as (
     select
         distinct_tags.tag_key,
         distinct_tags.tag_value,
-        arg_min(rules.rule_id, rules.rule_order) as masking_rule_id,
-        arg_min(rules.mask_reason, rules.rule_order) as mask_reason
+        {{ value_at_min('rules.rule_id', 'rules.rule_order') }} as masking_rule_id,
+        {{ value_at_min('rules.mask_reason', 'rules.rule_order') }} as mask_reason
     from distinct_tags
     inner join rules
-        on (rules.key_pattern is null or regexp_full_match(distinct_tags.tag_key, rules.key_pattern))
-        and (rules.value_pattern is null or regexp_matches(distinct_tags.tag_value, rules.value_pattern))
+        on (rules.key_pattern is null or {{ regexp_full_match('distinct_tags.tag_key', 'rules.key_pattern') }})
+        and (rules.value_pattern is null or {{ regexp_contains('distinct_tags.tag_value', 'rules.value_pattern') }})
     left join allocation_keys
         on distinct_tags.tag_key = allocation_keys.tag_key
     where rules.mask_reason = 'email' or allocation_keys.tag_key is null
@@ -178,13 +178,13 @@ normalized_sets as (
         {{ aggregate_string_map('tag_key', 'coalesce(masked_value, tag_value)', where='is_kept') }} as tag_map,
         case
             when count(masked_value) = 0 then null
-            when bool_or(raw_key is null) then to_json(max(masked_value))
+            when bool_or(raw_key is null) then {{ text_to_json('max(masked_value)') }}
             else {{ string_map_to_json(aggregate_string_map(
                 'raw_key', 'coalesce(masked_value, raw_value)', order_column='key_position')) }}
         end as masked_raw_tags,
         {{ ordered_list(
-            'struct_pack(raw_tag_key := raw_key, tag_key := tag_key, mask_reason := mask_reason,
-                masking_rule_id := masking_rule_id, masked_value := masked_value)',
+            struct_of([('raw_tag_key', 'raw_key'), ('tag_key', 'tag_key'), ('mask_reason', 'mask_reason'),
+                ('masking_rule_id', 'masking_rule_id'), ('masked_value', 'masked_value')]),
             'key_position', where='masked_value is not null') }} as masked_tags
     from classified
     group by tag_set

@@ -7,9 +7,10 @@ aws as (select * from {{ ref('int_aws_cur_charges_mapped_to_focus') }}),
 focus_exports as (select * from {{ ref('int_focus_charges_upgraded') }}),
 
 unioned as (
-    select * from focus_exports
-    union all by name
-    select *, cast(null as varchar) as x_source_extras from aws
+    {{- union_all_by_name([
+        ('focus_exports', ref('int_focus_charges_upgraded'), {}),
+        ('aws', ref('int_aws_cur_charges_mapped_to_focus'), {'x_source_extras': 'cast(null as string)'}),
+    ]) }}
 )
 
 select * from unioned

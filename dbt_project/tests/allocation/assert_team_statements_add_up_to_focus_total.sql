@@ -42,7 +42,7 @@ focus_totals as (
         '{{ statement }}' as statement,
         coalesce(focus_totals.billing_period_start, {{ statement }}_totals.billing_period_start) as billing_period_start,
         coalesce(focus_totals.billing_currency, {{ statement }}_totals.billing_currency) as billing_currency,
-        cast(null as varchar) as team,
+        cast(null as string) as team,
         focus_totals.{{ measure }} as expected,
         {{ statement }}_totals.total_cost as actual
     from focus_totals

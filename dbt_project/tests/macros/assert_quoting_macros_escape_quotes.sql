@@ -7,8 +7,7 @@ with
 
 columns_described as (
 
-    select column_name
-    from (describe select {{ quote_literal(value) }} as {{ quote_identifier(name) }})
+    {{ described_column_names('select ' ~ quote_literal(value) ~ ' as ' ~ quote_identifier(name)) }}
 
 ),
 
@@ -28,7 +27,7 @@ final as (
 
     select 'quote_literal' as macro_name
     from literal_value
-    where length(value) <> {{ value | length }} or strpos(value, chr(39) || ');') <> 5
+    where length(value) <> {{ value | length }} or position(chr(39) || ');' in value) <> 5
 
 )
 

@@ -29,7 +29,7 @@ final as (
         allocation_keys.tag_key
     from rules
     inner join allocation_keys
-        on regexp_full_match(allocation_keys.tag_key, rules.key_pattern)
+        on {{ regexp_full_match('allocation_keys.tag_key', 'rules.key_pattern') }}
     where rules.key_pattern is not null
 
 )

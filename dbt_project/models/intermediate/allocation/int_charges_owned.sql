@@ -19,7 +19,7 @@
 #}
 with
 
-charges as not materialized (
+charges as {{ not_materialized() }} (
 
     select
         x_source_file,

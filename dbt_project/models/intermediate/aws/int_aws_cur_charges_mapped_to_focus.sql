@@ -24,9 +24,17 @@
       they are one of AWS's own legal entities (the entity is kept in x_invoice_issuer_legal_name): a
       different name would declare a third-party invoice, whose BilledCost FOCUS requires to be 0.
 #}
+
+{#- The columns of focus_line_items below, in order (FOCUS's but Tags, which the tag model makes, then tfm's):
+    unused_commitments replaces some of them in place. -#}
+{%- set focus_line_item_columns = focus_columns() | reject('equalto', 'Tags') | list + [
+    'x_source_family', 'x_source_file', 'x_source_row', 'x_charge_origin', 'x_billing_period',
+    'x_input_focus_version', 'x_line_item_type', 'x_invoice_issuer_legal_name', 'x_product_code', 'x_raw_tag_map',
+    'unused_commitment_cost'] %}
+
 with
 
-line_items as not materialized (
+line_items as {{ not_materialized() }} (
 
     select * from {{ ref('int_aws_cur_line_items_unioned') }}
     where {{ billing_period_filter('billing_period') }}
@@ -57,7 +65,7 @@ unit_prices as (
 
 ),
 
-classified as not materialized (
+classified as {{ not_materialized() }} (
 
     select
         line_items.*,
@@ -100,7 +108,7 @@ classified as not materialized (
 
 ),
 
-charges as not materialized (
+charges as {{ not_materialized() }} (
 
     select
         *,
@@ -141,7 +149,7 @@ charges as not materialized (
 -- have any. DuckDB materializes a CTE read twice unless told not to; holding every line item's hundred columns
 -- to read them twice tripled this model's time and memory, where the second read scans a few columns and keeps the
 -- fee lines.
-focus_line_items as not materialized (
+focus_line_items as {{ not_materialized() }} (
 
     select
         availability_zone as AvailabilityZone,
@@ -152,8 +160,8 @@ focus_line_items as not materialized (
         currency_code as BillingCurrency,
         billing_period_end_at as BillingPeriodEnd,
         billing_period_start_at as BillingPeriodStart,
-        cast(null as varchar) as CapacityReservationId,
-        cast(null as varchar) as CapacityReservationStatus,
+        cast(null as string) as CapacityReservationId,
+        cast(null as string) as CapacityReservationStatus,
         charge_category as ChargeCategory,
         case
             when line_item_type = 'Refund' or usage_start_at < billing_period_start_at then 'Correction'
@@ -169,7 +177,7 @@ focus_line_items as not materialized (
         case when commitment_id is not null and charge_category = 'Usage' then 'Used' end
             as CommitmentDiscountStatus,
         commitment_type as CommitmentDiscountType,
-        cast(null as varchar) as CommitmentDiscountUnit,
+        cast(null as string) as CommitmentDiscountUnit,
         case when has_quantity and charge_category = 'Usage' then usage_amount end as ConsumedQuantity,
         case when has_quantity and charge_category = 'Usage' then focus_pricing_unit end as ConsumedUnit,
         case
@@ -238,7 +246,7 @@ focus_line_items as not materialized (
         coalesce(service_subcategory, 'Other (Other)') as ServiceSubcategory,
         product_sku as SkuId,
         case when product_sku is not null then coalesce(usage_type, line_item_type) end as SkuMeter,
-        cast(null as varchar) as SkuPriceDetails,
+        cast(null as string) as SkuPriceDetails,
         -- CUR's rate code is SKU.OfferTermCode.RateCode; older files only have a numeric rate id, which is
         -- prefixed with the SKU so that every SkuPriceId has exactly one SkuId.
         coalesce(pricing_rate_code, product_sku || '.' || pricing_rate_id) as SkuPriceId,
@@ -252,7 +260,7 @@ focus_line_items as not materialized (
         source_row as x_source_row,
         'line_item' as x_charge_origin,
         billing_period as x_billing_period,
-        cast(null as varchar) as x_input_focus_version,
+        cast(null as string) as x_input_focus_version,
         line_item_type as x_line_item_type,
         coalesce(invoicing_entity, legal_entity) as x_invoice_issuer_legal_name,
         product_code as x_product_code,
@@ -266,15 +274,15 @@ focus_line_items as not materialized (
 unused_commitments as (
 
     select
-        * replace (
+        {% call star_replace(columns=focus_line_item_columns) %}
             {{ money('0') }} as BilledCost,
             'Usage' as ChargeCategory,
-            cast(null as varchar) as ChargeClass,
+            cast(null as string) as ChargeClass,
             'Unused ' || CommitmentDiscountType || ' commitment' as ChargeDescription,
             'Usage-Based' as ChargeFrequency,
             'Unused' as CommitmentDiscountStatus,
             cast(null as decimal(38, 18)) as ConsumedQuantity,
-            cast(null as varchar) as ConsumedUnit,
+            cast(null as string) as ConsumedUnit,
             {{ money('0') }} as ContractedCost,
             cast(null as decimal(38, 18)) as ContractedUnitPrice,
             {{ money('unused_commitment_cost') }} as EffectiveCost,
@@ -285,9 +293,9 @@ unused_commitments as (
             {{ money('unused_commitment_cost') }} as PricingCurrencyEffectiveCost,
             cast(null as decimal(38, 18)) as PricingCurrencyListUnitPrice,
             cast(null as decimal(38, 18)) as PricingQuantity,
-            cast(null as varchar) as PricingUnit,
+            cast(null as string) as PricingUnit,
             'unused_commitment' as x_charge_origin
-        )
+        {% endcall %}
 
     from focus_line_items
     where unused_commitment_cost <> 0
@@ -296,9 +304,9 @@ unused_commitments as (
 
 final as (
 
-    select * exclude (unused_commitment_cost) from focus_line_items
+    select {{ star_except(['unused_commitment_cost']) }} from focus_line_items
     union all
-    select * exclude (unused_commitment_cost) from unused_commitments
+    select {{ star_except(['unused_commitment_cost']) }} from unused_commitments
 
 )
 

@@ -6,11 +6,11 @@ legacy_athena as (select * from {{ ref('stg_aws_cur_athena__line_items') }}),
 cur2 as (select * from {{ ref('stg_aws_cur2__line_items') }}),
 
 unioned as (
-    select * from legacy_csv
-    union all by name
-    select * from legacy_athena
-    union all by name
-    select * from cur2
+    {{- union_all_by_name([
+        ('legacy_csv', ref('stg_aws_cur_legacy__line_items'), {}),
+        ('legacy_athena', ref('stg_aws_cur_athena__line_items'), {}),
+        ('cur2', ref('stg_aws_cur2__line_items'), {}),
+    ]) }}
 )
 
 select * from unioned

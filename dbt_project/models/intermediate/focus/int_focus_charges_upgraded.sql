@@ -31,7 +31,7 @@ charges as (
 cleaned as (
 
     select
-        * replace (
+        {% call star_replace() %}
             {{ focus_closed_value('ChargeCategory', ['Usage', 'Purchase', 'Tax', 'Credit', 'Adjustment']) }}
                 as ChargeCategory,
             {{ focus_closed_value('ChargeClass', ['Correction']) }} as ChargeClass,
@@ -78,12 +78,11 @@ cleaned as (
                 when ProviderName = 'AWS' and InvoiceIssuerName ilike 'Amazon Web Services%' then 'AWS'
                 else InvoiceIssuerName
             end as InvoiceIssuerName
-        ),
+        {% endcall %},
         InvoiceIssuerName as x_invoice_issuer_legal_name,
         case
             when ContractedCost is null
-                then json_merge_patch(coalesce(source_extras, json_object()),
-                                      json_object('ContractedCost', 'NULL in the export'))
+                then {{ json_with_text('source_extras', 'ContractedCost', 'NULL in the export') }}
             else source_extras
         end as x_source_extras
 
@@ -98,8 +97,8 @@ service_categories as (
     select
         ProviderName,
         ServiceName,
-        arg_max(ServiceCategory, charges) as ServiceCategory,
-        arg_max(ServiceSubcategory, charges) as ServiceSubcategory
+        {{ value_at_max('ServiceCategory', 'charges') }} as ServiceCategory,
+        {{ value_at_max('ServiceSubcategory', 'charges') }} as ServiceSubcategory
     from (
         select ProviderName, ServiceName, ServiceCategory, ServiceSubcategory, count(*) as charges
         from cleaned
@@ -112,10 +111,10 @@ service_categories as (
 consistent as (
 
     select
-        cleaned.* replace (
+        {% call star_replace(relation='cleaned') %}
             coalesce(service_categories.ServiceCategory, cleaned.ServiceCategory) as ServiceCategory,
             coalesce(service_categories.ServiceSubcategory, cleaned.ServiceSubcategory) as ServiceSubcategory
-        )
+        {% endcall %}
     from cleaned
     left join service_categories
         on cleaned.ProviderName is not distinct from service_categories.ProviderName
@@ -126,8 +125,8 @@ consistent as (
 final as (
 
     select
-        * exclude (focus_version, source_file, file_checksum, source_row, billing_period, ingested_at, Tags,
-            source_extras),
+        {{ star_except(['focus_version', 'source_file', 'file_checksum', 'source_row', 'billing_period', 'ingested_at',
+            'Tags', 'source_extras']) }},
         Tags,
         'focus' as x_source_family,
         source_file as x_source_file,
@@ -135,8 +134,8 @@ final as (
         'line_item' as x_charge_origin,
         billing_period as x_billing_period,
         focus_version as x_input_focus_version,
-        cast(null as varchar) as x_line_item_type,
-        cast(null as varchar) as x_product_code,
+        cast(null as string) as x_line_item_type,
+        cast(null as string) as x_product_code,
         {{ json_to_string_map('Tags') }} as x_raw_tag_map
 
     from consistent

@@ -34,7 +34,7 @@ final as (
         cast(extract(year from date_day) as integer) as year,
         cast(extract(quarter from date_day) as integer) as quarter_of_year,
         cast(date_trunc('quarter', date_day) as date) as quarter_start,
-        cast(extract(year from date_day) as varchar) || '-Q' || cast(extract(quarter from date_day) as varchar) as year_quarter,
+        cast(extract(year from date_day) as string) || '-Q' || cast(extract(quarter from date_day) as string) as year_quarter,
         cast(extract(month from date_day) as integer) as month_of_year,
         cast(date_trunc('month', date_day) as date) as month_start,
         case extract(month from date_day)
@@ -43,12 +43,12 @@ final as (
             when 9 then 'September' when 10 then 'October' when 11 then 'November' when 12 then 'December'
         end as month_name,
         cast(extract(day from date_day) as integer) as day_of_month,
-        cast(extract(isodow from date_day) as integer) as day_of_week,
-        case extract(isodow from date_day)
+        cast({{ iso_day_of_week('date_day') }} as integer) as day_of_week,
+        case {{ iso_day_of_week('date_day') }}
             when 1 then 'Monday' when 2 then 'Tuesday' when 3 then 'Wednesday' when 4 then 'Thursday'
             when 5 then 'Friday' when 6 then 'Saturday' when 7 then 'Sunday'
         end as weekday_name,
-        extract(isodow from date_day) in (6, 7) as is_weekend,
+        {{ iso_day_of_week('date_day') }} in (6, 7) as is_weekend,
         cast(extract(week from date_day) as integer) as iso_week
     from days
 

@@ -16,7 +16,7 @@ unallocated as (
     select
         'unallocated' as product,
         'Unallocated' as product_name,
-        cast(null as varchar) as owning_team,
+        cast(null as string) as owning_team,
         true as is_unallocated
 
 ),

@@ -16,7 +16,7 @@ unallocated as (
         'unallocated' as team,
         'Unallocated' as team_name,
         'unallocated' as cost_center,
-        cast(null as varchar) as business_unit,
+        cast(null as string) as business_unit,
         true as is_unallocated
 
 ),

@@ -104,9 +104,9 @@ measured as (
         cumulated.*,
         budgets.budget_amount,
         budgets.currency as budget_currency,
-        datediff('day', cumulated.billing_period_start, cumulated.as_of_date) + 1 as days_elapsed,
-        datediff('day', cumulated.billing_period_start,
-                 cumulated.billing_period_start + interval 1 month) as days_in_month
+        {{ date_difference('day', 'cumulated.billing_period_start', 'cumulated.as_of_date') }} + 1 as days_elapsed,
+        {{ date_difference('day', 'cumulated.billing_period_start',
+                           'cumulated.billing_period_start + interval 1 month') }} as days_in_month
     from cumulated
     left join budgets
         on cumulated.team = budgets.team

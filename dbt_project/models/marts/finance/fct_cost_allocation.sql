@@ -34,7 +34,7 @@ direct_rows as (
         product,
         cost_center,
         ownership as allocation_method,
-        cast(null as varchar) as allocation_rule_id,
+        cast(null as string) as allocation_rule_id,
         billing_currency,
         effective_cost as direct_effective_cost,
         {{ money('0') }} as shared_effective_cost,

@@ -128,7 +128,7 @@ months as (
 
 scopes as (
 
-    select months.billing_period_start, 'organization' as scope, cast(null as varchar) as team
+    select months.billing_period_start, 'organization' as scope, cast(null as string) as team
     from months
     union all
     select months.billing_period_start, 'team' as scope, teams.team
@@ -156,7 +156,7 @@ costs as (
     select
         billing_period_start,
         'organization' as scope,
-        cast(null as varchar) as team,
+        cast(null as string) as team,
         sum(effective_cost) as effective_cost,
         sum(billed_cost) as billed_cost,
         sum(case when team <> 'unallocated' then shared_effective_cost else 0 end) as shared_effective_cost,
@@ -187,7 +187,7 @@ product_days as (
 
 transactions as (
 
-    select billing_period_start, 'organization' as scope, cast(null as varchar) as team,
+    select billing_period_start, 'organization' as scope, cast(null as string) as team,
         sum(effective_cost) as product_effective_cost, sum(transactions) as transactions
     from product_days
     group by all
@@ -202,7 +202,7 @@ transactions as (
 -- Budget: month-to-date cost against budget on the last day of the month the data reaches.
 budgets as (
 
-    select billing_period_start, 'organization' as scope, cast(null as varchar) as team,
+    select billing_period_start, 'organization' as scope, cast(null as string) as team,
         sum(budget_amount) as budget_amount, sum(mtd_effective_cost) as budget_actual_cost
     from budget_burn
     group by all
@@ -250,7 +250,7 @@ service_months as (
 
 slos as (
 
-    select billing_period_start, 'organization' as scope, cast(null as varchar) as team,
+    select billing_period_start, 'organization' as scope, cast(null as string) as team,
         sum(effective_cost) as slo_service_cost, sum(compliant_requests) as slo_compliant_requests,
         sum(slo_count) as slo_count, sum(slos_met) as slos_met
     from service_months
@@ -267,7 +267,7 @@ slos as (
 -- Incidents: excess cost over the expected baseline, by the month they started.
 incidents as (
 
-    select month_start as billing_period_start, 'organization' as scope, cast(null as varchar) as team,
+    select month_start as billing_period_start, 'organization' as scope, cast(null as string) as team,
         count(*) as incident_count, count(excess_cost) as incidents_costed, sum(excess_cost) as cost_of_incidents
     from incident_costs
     group by all
@@ -326,7 +326,7 @@ commitments as (
     select
         billing_period_start,
         'organization' as scope,
-        cast(null as varchar) as team,
+        cast(null as string) as team,
         100 * sum(unused_commitment_cost) / nullif(sum(total_commitment_cost), 0) as unused_commitment_pct,
         sum(savings_realized) as savings_realized,
         sum(savings_realized) / nullif(sum(list_cost), 0) as effective_savings_rate
@@ -341,7 +341,7 @@ commitments as (
 -- Savings on the teams' basis, for every scope: a team's own, and for the organization the sum of the teams'.
 direct_savings as (
 
-    select billing_period_start, 'organization' as scope, cast(null as varchar) as team,
+    select billing_period_start, 'organization' as scope, cast(null as string) as team,
         sum(savings_realized) as direct_savings_realized
     from team_savings
     group by all
@@ -373,7 +373,7 @@ taggable_key_checks as (
 
 tag_coverage as (
 
-    select billing_period_start, 'organization' as scope, cast(null as varchar) as team,
+    select billing_period_start, 'organization' as scope, cast(null as string) as team,
         sum(effective_cost) as taggable_cost,
         sum(case when has_every_required_key then effective_cost else 0 end) as tag_compliant_cost
     from taggable_key_checks
@@ -390,7 +390,7 @@ tag_coverage as (
 -- Anomaly episodes by the month they started.
 anomalies as (
 
-    select billing_period_start, 'organization' as scope, cast(null as varchar) as team, count(*) as anomaly_count
+    select billing_period_start, 'organization' as scope, cast(null as string) as team, count(*) as anomaly_count
     from cost_anomalies
     group by all
     union all

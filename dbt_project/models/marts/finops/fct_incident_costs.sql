@@ -73,7 +73,7 @@ reference_days as (
         incident_days.service,
         incident_days.incident_date - weeks_back * 7 as reference_date
     from incident_days
-    cross join (select cast(unnest(range(1, 5)) as integer) as weeks_back) as weeks
+    cross join (select {{ integer_range(1, 5) }} as weeks_back) as weeks
     inner join service_first_day
         on incident_days.service = service_first_day.service
         and incident_days.incident_date - weeks_back * 7 >= service_first_day.first_day
@@ -142,7 +142,7 @@ final as (
         incidents.started_at,
         incidents.ended_at,
         cast(date_trunc('month', incidents.started_at) as date) as month_start,
-        cast(datediff('second', incidents.started_at, incidents.ended_at) / 3600 as double) as duration_hours,
+        cast({{ date_difference('second', 'incidents.started_at', 'incidents.ended_at') }} / 3600 as double) as duration_hours,
         cast(per_incident.incident_days as integer) as incident_days,
         cast(per_incident.min_reference_days as integer) as min_reference_days,
         {{ money('per_incident.actual_cost') }} as actual_cost,

@@ -74,7 +74,7 @@ final as (
         charges.ServiceSubcategory,
         charges.SkuId,
         charges.SkuMeter,
-        cast(charges.SkuPriceDetails as json) as SkuPriceDetails,
+        cast(charges.SkuPriceDetails as {{ json_type() }}) as SkuPriceDetails,
         charges.SkuPriceId,
         charges.SubAccountId,
         charges.SubAccountName,
@@ -100,7 +100,7 @@ final as (
         tags.tag_map['product'] as x_product,
         tags.tag_map['cost_center'] as x_cost_center,
         tags.tag_map['env'] as x_env,
-        cast(charges.x_source_extras as json) as x_source_extras
+        cast(charges.x_source_extras as {{ json_type() }}) as x_source_extras
 
     from charges
     left join tags

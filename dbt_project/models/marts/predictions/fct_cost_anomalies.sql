@@ -37,7 +37,7 @@ final as (
         top_cause_value,
         cast(top_cause_share as double) as top_cause_share,
         primary_team,
-        cast(root_causes as json) as root_causes,
+        cast(root_causes as {{ json_type() }}) as root_causes,
         cast(root_cause_count as integer) as root_cause_count,
         first_detected_at,
         scored_at

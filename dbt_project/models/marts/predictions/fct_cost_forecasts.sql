@@ -39,7 +39,7 @@ final as (
         forecasts.series_key,
         forecasts.currency,
         forecasts.forecast_day,
-        cast(datediff('day', forecasts.forecast_date, forecasts.forecast_day) as integer) as days_ahead,
+        cast({{ date_difference('day', 'forecasts.forecast_date', 'forecasts.forecast_day') }} as integer) as days_ahead,
         forecasts.forecast_date = max(forecasts.forecast_date) over () as is_latest_forecast,
         cast(forecasts.forecast_cost as decimal(38, 6)) as forecast_cost,
         cast(forecasts.lo_80 as decimal(38, 6)) as forecast_lo_80,

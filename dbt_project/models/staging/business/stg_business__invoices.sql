@@ -20,12 +20,12 @@ renamed as (
         cast(billing_period as date) as billing_period_start,
         {{ cast_text('currency') }} as currency,
         cast(total as decimal(38, 18)) as invoice_total,
-        cast(_source_file as varchar) as source_file,
+        cast(_source_file as string) as source_file,
         {{ cast_text('provider') }} as provider,
         cast(issued_at as timestamp) as issued_at,
 
         -- lineage
-        cast(_file_checksum as varchar) as file_checksum,
+        cast(_file_checksum as string) as file_checksum,
         cast(_source_row as bigint) as source_row,
         cast(_ingested_at as timestamp) as ingested_at
 

@@ -51,17 +51,13 @@ renamed as (
 
         -- columns the file brings beyond FOCUS, by their names in the file
         {% if extra_columns -%}
-        to_json(struct_pack(
-            {%- for name in extra_columns %}
-            {{ quote_identifier(name) }} := source.{{ quote_identifier(name) }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        ))
+        {{ json_object_of_columns(extra_columns, 'source') }}
         {%- else -%}
-        cast(null as json)
+        cast(null as {{ json_type() }})
         {%- endif %} as source_extras,
 
         -- version and lineage
-        cast(_focus_version as varchar) as focus_version,
+        cast(_focus_version as string) as focus_version,
         {{ staging_lineage_columns() }}
 
     from source

@@ -14,9 +14,8 @@ parsed as (
 
     select
         *,
-        from_json(
-            root_causes, '[{"dimension": "VARCHAR", "value": "VARCHAR", "impact": "DOUBLE", "share": "DOUBLE"}]'
-        ) as causes
+        {{ json_struct_list('root_causes', [
+            ('dimension', 'varchar'), ('value', 'varchar'), ('impact', 'double'), ('share', 'double')]) }} as causes
     from source
 
 ),
@@ -42,13 +41,14 @@ renamed as (
         direction,
         severity,
         status,
-        causes[1].dimension as top_cause_dimension,
-        causes[1].value as top_cause_value,
-        causes[1].share as top_cause_share,
+        {{ list_element('causes', 1) }}.dimension as top_cause_dimension,
+        {{ list_element('causes', 1) }}.value as top_cause_value,
+        {{ list_element('causes', 1) }}.share as top_cause_share,
         -- the team whose tagged usage moved most; untagged usage names no team
-        list_filter(causes, c -> c.dimension = 'team' and c.value <> '(untagged)')[1].value as primary_team,
+        {{ list_element(list_filter('causes', "c -> c.dimension = 'team' and c.value <> '(untagged)'"), 1) }}.value
+            as primary_team,
         root_causes,
-        len(causes) as root_cause_count,
+        {{ list_length('causes') }} as root_cause_count,
         first_detected_at,
         scored_at
     from parsed
