@@ -50,19 +50,26 @@ class RawTable:
     rows: int
 
 
+def _column(name: str, data_type: str) -> str:
+    """A column as Spark reads it: JSON as text (Spark has no JSON type); a TIMESTAMP, which holds UTC wall time,
+    as the UTC instant (Spark reads a timestamp without time zone as TIMESTAMP_NTZ, which its TIMESTAMP columns
+    do not compare with)."""
+    if data_type == "JSON":
+        return f"cast({q(name)} as varchar) as {q(name)}"
+    if data_type == "TIMESTAMP":
+        return f"cast({q(name)} as timestamptz) as {q(name)}"
+    return q(name)
+
+
 def _select_list(columns: list[tuple[str, str]]) -> str:
-    """Every column as it is, but JSON as text (parquet's JSON type is not read as such by Spark)."""
-    return ", ".join(
-        f"cast({q(name)} as varchar) as {q(name)}" if data_type == "JSON" else q(name)
-        for name, data_type in columns
-    )
+    return ", ".join(_column(name, data_type) for name, data_type in columns)
 
 
 def export_raw_layer(warehouse: Path, out: Path) -> list[RawTable]:
     """Write the raw tables of ``warehouse`` under ``out`` (replacing what an earlier export wrote there)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET TimeZone = 'UTC'")  # timestamps are UTC wall time
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables"
             " where table_catalog = current_database() and table_type = 'BASE TABLE'"

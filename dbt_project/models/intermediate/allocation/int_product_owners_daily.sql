@@ -41,10 +41,14 @@ business_dates as (
 days as (
 
     -- Whole months, so that a shared pool of any day of a month with business volumes finds its owners.
-    select {{ date_series("date_trunc('month', min(business_date))",
-                          "date_trunc('month', max(business_date)) + interval 1 month - interval 1 day") }} as date_day
-    from business_dates
-    having count(*) > 0
+    select {{ date_series('first_day', 'last_day') }} as date_day
+    from (
+        select
+            date_trunc('month', min(business_date)) as first_day,
+            date_trunc('month', max(business_date)) + interval 1 month - interval 1 day as last_day
+        from business_dates
+        having count(*) > 0
+    ) as months
 
 ),
 
