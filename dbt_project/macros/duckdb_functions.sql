@@ -228,6 +228,31 @@
 {% macro spark__not_materialized() -%}
 {%- endmacro %}
 
+{# The opposite hint: a CTE computed once however often it is read (Spark decides by itself). #}
+{% macro always_materialized() -%}
+    {{ adapter.dispatch('always_materialized', 'tfm')() }}
+{%- endmacro %}
+
+{% macro default__always_materialized() -%}
+    materialized
+{%- endmacro %}
+
+{% macro spark__always_materialized() -%}
+{%- endmacro %}
+
+{# A list's elements, one row each (a select-list expression). #}
+{% macro unnest_list(column) -%}
+    {{ adapter.dispatch('unnest_list', 'tfm')(column) }}
+{%- endmacro %}
+
+{% macro default__unnest_list(column) -%}
+    unnest({{ column }})
+{%- endmacro %}
+
+{% macro spark__unnest_list(column) -%}
+    explode({{ column }})
+{%- endmacro %}
+
 {#
     A JSON object (NULL: an empty one) with one more key whose value is a text; the key is written in the model
     and is none of the object's keys.
@@ -376,4 +401,49 @@
 {% macro spark__described_column_names(query) -%}
     select explode(map_keys(from_json(to_json(struct(*)), 'map<string, string>'))) as column_name
     from ({{ query }}) as described
+{%- endmacro %}
+
+{#
+    A map as a value that can be grouped, compared and sorted: the map itself on DuckDB; its JSON text on Spark,
+    which neither groups nor compares maps (maps built in key order, as the tag model builds them, give one text
+    per content). map_from_comparable turns it back into a map.
+#}
+{% macro comparable_map(column) -%}
+    {{ return(adapter.dispatch('comparable_map', 'tfm')(column)) }}
+{%- endmacro %}
+
+{% macro default__comparable_map(column) -%}
+    {{ return(column) }}
+{%- endmacro %}
+
+{% macro spark__comparable_map(column) -%}
+    {{ return('to_json(' ~ column ~ ')') }}
+{%- endmacro %}
+
+{% macro map_from_comparable(column) -%}
+    {{ return(adapter.dispatch('map_from_comparable', 'tfm')(column)) }}
+{%- endmacro %}
+
+{% macro default__map_from_comparable(column) -%}
+    {{ return(column) }}
+{%- endmacro %}
+
+{% macro spark__map_from_comparable(column) -%}
+    {{ return("from_json(" ~ column ~ ", 'map<string, string>')") }}
+{%- endmacro %}
+
+{#
+    Numbers 1..n for the rows of a query in no particular order (an id for rows that are distinct): DuckDB numbers
+    them as they come; Spark needs an order, the columns given (which tell every row apart).
+#}
+{% macro row_number_in_any_order(columns) -%}
+    {{ adapter.dispatch('row_number_in_any_order', 'tfm')(columns) }}
+{%- endmacro %}
+
+{% macro default__row_number_in_any_order(columns) -%}
+    row_number() over ()
+{%- endmacro %}
+
+{% macro spark__row_number_in_any_order(columns) -%}
+    row_number() over (order by {{ columns | join(', ') }})
 {%- endmacro %}

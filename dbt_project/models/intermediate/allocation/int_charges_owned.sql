@@ -44,14 +44,16 @@ charges as {{ not_materialized() }} (
 
 -- What ownership and the allocation rules read of a charge, numbered once (materialized, so that every
 -- reference sees the same numbers).
-signatures as materialized (
+signatures as {{ always_materialized() }} (
 
     select
-        row_number() over () as signature_id,
+        {{ row_number_in_any_order(['usage_date', 'billing_account_id', 'sub_account_id', 'service_name',
+            'service_category', 'charge_category', 'tags']) }} as signature_id,
         *
     from (
         select distinct
-            usage_date, billing_account_id, sub_account_id, service_name, service_category, charge_category, tags
+            usage_date, billing_account_id, sub_account_id, service_name, service_category, charge_category,
+            {{ comparable_map('tags') }} as tags
         from charges
     ) as distinct_signatures
 
@@ -95,7 +97,8 @@ tag_candidates as (
     from signatures
     inner join ownership
         on ownership.match_type = 'tag'
-        and lower(trim({{ string_map_value('signatures.tags', 'ownership.match_key') }})) = lower(trim(ownership.match_value))
+        and lower(trim({{ string_map_value(map_from_comparable('signatures.tags'), 'ownership.match_key') }}))
+            = lower(trim(ownership.match_value))
         and {{ ownership_valid_on('ownership', 'signatures.usage_date') }}
 
 ),
@@ -221,7 +224,7 @@ final as (
         and charges.service_name is not distinct from signatures.service_name
         and charges.service_category is not distinct from signatures.service_category
         and charges.charge_category is not distinct from signatures.charge_category
-        and charges.tags is not distinct from signatures.tags
+        and {{ comparable_map('charges.tags') }} is not distinct from signatures.tags
     left join owners
         on signatures.signature_id = owners.signature_id
     left join rule_matches

@@ -35,7 +35,7 @@ masked_values as (
         x_source_file,
         x_source_row,
         x_charge_origin,
-        unnest(masked_tags) as masked
+        {{ unnest_list('masked_tags') }} as masked
     from masked_charges
 
 ),
