@@ -86,8 +86,9 @@
     string_agg(distinct {{ column }}, ', ' order by {{ column }})
 {%- endmacro %}
 
+{# Spark: the set of values sorted (listagg distinct ... within group fails beside other aggregates in 4.3). #}
 {% macro spark__distinct_values_list(column) -%}
-    listagg(distinct {{ column }}, ', ') within group (order by {{ column }})
+    case when count({{ column }}) > 0 then array_join(array_sort(collect_set({{ column }})), ', ') end
 {%- endmacro %}
 
 {# A list of text values as rows of one column (a select-list expression). #}
