@@ -87,18 +87,26 @@ def export_raw_layer(warehouse: Path, out: Path) -> list[RawTable]:
             relation = f"{q(schema)}.{q(name)}"
             rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
             target = out / schema / name
-            if target.exists():
-                shutil.rmtree(target)
-            target.mkdir(parents=True)
+            # Written beside the dataset and swapped in whole: a failed export leaves the earlier one intact.
+            staging = target.with_name(f".{name}.writing")
+            if staging.exists():
+                shutil.rmtree(staging)
+            staging.mkdir(parents=True)
             partitioned = rows > 0 and any(column == PERIOD_COLUMN for column, _ in columns)
             select = f"select {_select_list(columns)} from {relation}"
             if partitioned:
                 con.execute(
-                    f"copy ({select}) to {lit(target)}"
+                    f"copy ({select}) to {lit(staging)}"
                     f" (format parquet, partition_by ({q(PERIOD_COLUMN)}), filename_pattern 'part_{{i}}')"
                 )
             else:
-                con.execute(f"copy ({select}) to {lit(target / 'part_0.parquet')} (format parquet)")
+                con.execute(f"copy ({select}) to {lit(staging / 'part_0.parquet')} (format parquet)")
+            replaced = target.with_name(f".{name}.replaced")
+            if target.exists():
+                target.rename(replaced)
+            staging.rename(target)
+            if replaced.exists():
+                shutil.rmtree(replaced)
             written.append(RawTable(schema, name, str(target.resolve()), partitioned, rows))
         return written
     finally:
