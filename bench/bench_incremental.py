@@ -7,8 +7,9 @@ months of CUR 2.0 (seed 42); the landing folder gets them with the last month mi
 ``tfm ingest`` and ``tfm build`` (the first, full build); the last month is delivered again with its last day,
 ``tfm ingest`` and ``tfm build`` (incremental: that month only); then ``tfm build --full-refresh`` (every period
 rebuilt, the same work as the first build minus the one-off costs). Prints wall seconds and peak memory (the
-largest resident set of the step's processes, sampled every 0.2 s) and checks that the incremental result
-equals the full rebuild, row for row, in every incremental model and mart that no Python model feeds.
+resident set of the step's processes, sampled; ``bench/scale.py``'s runner), each build split into its Dagster
+steps (startup, dbt build, Python models, checks, publish) and dbt's node time by kind, and checks that the
+incremental result equals the full rebuild, row for row, in every incremental model and mart that no Python model feeds.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import dagster_runs, run_process, split_steps  # bench/ is a folder of scripts, not a package
 
 TFM = str(Path(sys.executable).with_name("tfm"))
 COMPARED = [
@@ -38,40 +41,20 @@ COMPARED = [
 ]
 
 
-def tree_rss_mb(root: int) -> float:
-    """Resident memory of a process and all its descendants, in MB, from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+def dbt_node_seconds(target: Path, since: float) -> dict[str, float]:
+    """dbt's own time in the dbt steps that started after ``since``: its elapsed time, and the execution time
+    of its nodes summed by kind (models, tests, seeds; two threads run nodes side by side)."""
+    out: dict[str, float] = {"elapsed": 0.0}
+    for results_file in target.glob("*/run_results.json"):
+        if results_file.stat().st_mtime < since:
             continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        children.setdefault(int(fields[1]), []).append(pid)  # fields[1] is the parent's pid
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # fields[21] is rss in pages
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total / 1e6
-
-
-def run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run one command; returns (wall seconds, peak resident MB of its process tree)."""
-    started = time.monotonic()
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
-    while process.poll() is None:
-        peak = max(peak, tree_rss_mb(process.pid))
-        time.sleep(0.2)
-    wall = time.monotonic() - started
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{process.stderr.read()[-3000:]}")
-    return wall, peak
+        results = json.loads(results_file.read_text())
+        out["elapsed"] += results.get("elapsed_time", 0.0)
+        for result in results["results"]:
+            kind = result["unique_id"].split(".")[0]
+            out[kind] = out.get(kind, 0.0) + result["execution_time"]
+            out[f"{kind} count"] = out.get(f"{kind} count", 0) + 1
+    return out
 
 
 def snapshot(warehouse: Path) -> dict[str, list]:
@@ -101,8 +84,9 @@ def main() -> None:
         for name in ("TFM_LANDING", "DAGSTER_HOME", "TFM_WAREHOUSE_PATH", "DBT_TARGET_PATH"):
             env.pop(name, None)
         generated = root / "generated"
-        run([TFM, "generate", "--out", str(generated), "--format", "cur2", "--months", str(args.months),
-             "--rows", str(args.rows), "--seed", "42", "--start", "2025-04"], env)  # fmt: skip
+        run_process([TFM, "generate", "--out", str(generated), "--format", "cur2", "--months", str(args.months),
+                     "--rows", str(args.rows), "--seed", "42", "--start", "2025-04"], env,
+                    root / "logs" / "generate.log")  # fmt: skip
         landing = root / "home" / "landing" / "cur2"
         shutil.copytree(generated / "cur2", landing)
         last = max((landing / "data").iterdir())
@@ -125,10 +109,28 @@ def main() -> None:
         rows = args.months * args.rows
         steps: list[dict] = []
 
+        home = root / "home"
+
         def step(name: str, command: list[str]) -> None:
-            wall, peak = run([TFM, *command], env)
-            steps.append({"step": name, "wall_s": round(wall, 1), "peak_rss_mb": round(peak)})
-            print(f"  {name:<44} {wall:>8.1f} s {peak:>8,.0f} MB", flush=True)
+            before, since = dagster_runs(home), time.time()
+            result, sampler = run_process([TFM, *command], env, root / "logs" / f"{len(steps)}.log")
+            split_steps(result, sampler, dagster_runs(home) - before)
+            dbt = dbt_node_seconds(home / "dbt" / "target", since)
+            steps.append({
+                "step": name, "wall_s": round(result.wall_s, 1), "peak_rss_mb": round(result.peak_rss_mb),
+                "steps": {k: round(v.wall_s, 1) for k, v in result.steps.items()},
+                "dbt": {k: round(v, 1) for k, v in dbt.items()},
+            })  # fmt: skip
+            print(f"  {name:<44} {result.wall_s:>8.1f} s {result.peak_rss_mb:>8,.0f} MB", flush=True)
+            if result.steps:
+                print("      " + " | ".join(f"{k} {v.wall_s:.1f} s" for k, v in result.steps.items()))
+            if dbt["elapsed"]:
+                nodes = ", ".join(
+                    f"{kind}s {dbt[kind]:.1f} s ({dbt[kind + ' count']:.0f})"
+                    for kind in ("model", "test", "unit_test", "seed")
+                    if kind in dbt
+                )
+                print(f"      dbt: elapsed {dbt['elapsed']:.1f} s; node time summed: {nodes}")
 
         print(f"\nincremental refresh: {args.months} months x {args.rows:,} CUR 2.0 line items, last month {month}")
         step("ingest, 12 months", ["ingest"])

@@ -455,6 +455,8 @@ class DbtResults:
     counts: dict[str, int] = field(default_factory=dict)
     # (node name, what it found, its description)
     warnings: list[tuple[str, str, str]] = field(default_factory=list)
+    # (node name, dbt's message) of each node that errored or failed
+    errors: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -480,9 +482,13 @@ def dbt_results(target_dir: Path, run_id: str) -> DbtResults:
     dagster-dbt runs each dbt step in a folder of its own under ``target_dir``, named
     ``<step>-<first 7 characters of the run id>-<random>`` (``DbtCliResource._get_unique_target_path``).
     """
-    results = DbtResults()
     folders = sorted(target_dir.glob(f"*-{run_id[:7]}-*"), key=lambda p: p.stat().st_mtime)
-    fallback = target_dir / "manifest.json"
+    return dbt_results_of(folders, fallback_manifest=target_dir / "manifest.json")
+
+
+def dbt_results_of(folders: list[Path], fallback_manifest: Path | None = None) -> DbtResults:
+    """Read ``run_results.json`` of each dbt target folder in ``folders`` (one per dbt invocation)."""
+    results = DbtResults()
     for folder in folders:
         run_results = folder / "run_results.json"
         if not run_results.is_file():
@@ -492,15 +498,20 @@ def dbt_results(target_dir: Path, run_id: str) -> DbtResults:
         except (OSError, ValueError):
             continue
         results.files.append(run_results)
-        nodes = _manifest_nodes(folder / "manifest.json") or _manifest_nodes(fallback)
+        nodes = _manifest_nodes(folder / "manifest.json") or (
+            _manifest_nodes(fallback_manifest) if fallback_manifest else {}
+        )
         for result in data.get("results", []):
             status = _STATUS.get(str(result.get("status")), str(result.get("status")).upper())
             results.counts[status] = results.counts.get(status, 0) + 1
-            if status != "WARN":
+            if status not in ("WARN", "ERROR"):
                 continue
             unique_id = result.get("unique_id", "")
             node = nodes.get(unique_id, {})
             name = node.get("name") or unique_id.split(".")[2 if unique_id.count(".") >= 2 else -1]
+            if status == "ERROR":
+                results.errors.append((name, " ".join(str(result.get("message") or "").split())))
+                continue
             description = " ".join(str(node.get("description") or "").split())
             test = (node.get("test_metadata") or {}).get("name")
             found = result.get("failures")

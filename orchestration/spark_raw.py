@@ -113,8 +113,16 @@ def export_raw_layer(warehouse: Path, out: Path) -> list[RawTable]:
         con.close()
 
 
-def register_raw_tables(tables: list[RawTable], *, project_dir: Path, profiles_dir: Path) -> None:
-    """Create the external tables in the Spark catalog of the dbt profile's ``spark`` output."""
+def register_raw_tables(
+    tables: list[RawTable],
+    *,
+    project_dir: Path,
+    profiles_dir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> None:
+    """Create the external tables in the Spark catalog of the dbt profile's ``spark`` output (``env``: the
+    process environment that configures it, this process's by default)."""
     args = json.dumps({"tables": [asdict(table) for table in tables]})
     subprocess.run(
         [
@@ -131,7 +139,8 @@ def register_raw_tables(tables: list[RawTable], *, project_dir: Path, profiles_d
             "spark",
         ],
         check=True,
-        env={**os.environ, "TFM_DBT_TARGET": "spark"},
+        env={**(os.environ if env is None else env), "TFM_DBT_TARGET": "spark"},
+        cwd=cwd,
     )
 
 

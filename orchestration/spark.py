@@ -1,0 +1,238 @@
+"""The dbt project on Apache Spark, beside DuckDB: build it from a tfm warehouse and compare the public marts.
+
+    python -m orchestration.spark build --warehouse WAREHOUSE.duckdb --dir DIR
+    python -m orchestration.spark compare --warehouse WAREHOUSE.duckdb --dir DIR
+
+``build`` writes the warehouse's raw layer as parquet partitioned by billing period under ``DIR/raw``
+(``orchestration.spark_raw``), registers it in the catalog of the dbt profile's ``spark`` output, runs
+``dbt build`` there (every model, seed, data test and unit test but the unit tests tagged ``duckdb_fixtures``,
+whose fixtures are DuckDB SQL), then compares. ``compare`` prints, for every table of the schema ``marts`` in the DuckDB warehouse, its row
+count on both engines and whether every DECIMAL column adds up to the same amount to the cent (both sums exact
+DECIMAL), and exits 1 when a mart is missing on Spark or differs.
+
+Everything Spark writes stays under ``DIR``: the session's warehouse folder (``DIR/warehouse``, one folder per
+table), its Derby catalog (``DIR/metastore``), dbt's target and logs. The local session needs pyspark (the
+``spark`` extra) and a Java runtime (Debian: ``openjdk-17-jre-headless``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from orchestration.console import DbtResults, dbt_results_of
+from orchestration.quoting import lit, q
+from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+from orchestration.spark_raw import export_raw_layer, register_raw_tables
+
+CENT = Decimal("0.01")
+JAVA_PACKAGE = "openjdk-17-jre-headless"
+
+
+def java_missing() -> str | None:
+    """Why a local Spark session cannot start here (no Java runtime), or None when it can."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return None
+    if shutil.which("java"):
+        return None
+    return f"a local Spark session needs a Java runtime: apt-get install {JAVA_PACKAGE}"
+
+
+@dataclass(frozen=True)
+class SparkFolders:
+    """Where one local Spark build keeps everything it writes."""
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def metastore(self) -> Path:
+        return self.root / "metastore"
+
+    @property
+    def target(self) -> Path:
+        return self.root / "dbt-target"
+
+    def environment(self) -> dict[str, str]:
+        """The process environment that points the profile's ``spark`` output at these folders."""
+        return {
+            **os.environ,
+            "TFM_DBT_TARGET": "spark",
+            "TFM_SPARK_WAREHOUSE": str(self.warehouse.resolve()),
+            "TFM_SPARK_METASTORE": str(self.metastore.resolve()),
+            "DBT_TARGET_PATH": str(self.target.resolve()),
+            "DBT_LOG_PATH": str((self.root / "dbt-logs").resolve()),
+        }
+
+
+def run_dbt(folders: SparkFolders, *args: str) -> subprocess.CompletedProcess:
+    """One dbt command against the ``spark`` output, in a process of its own (the session lives in it)."""
+    folders.root.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(REPO_ROOT),
+        "--target",
+        "spark",
+    ]
+    # The session's derby.log and any folder Spark defaults to land in the build's own folder.
+    return subprocess.run(
+        command, cwd=folders.root, env=folders.environment(), capture_output=True, text=True, check=False
+    )
+
+
+class SparkBuildError(RuntimeError):
+    pass
+
+
+def build(warehouse: Path, folders: SparkFolders) -> DbtResults:
+    """Export ``warehouse``'s raw layer, register it and ``dbt build`` the project on Spark; dbt's results.
+
+    Raises ``SparkBuildError`` (with the end of dbt's output) when dbt cannot run at all; a model or test that
+    fails is in the returned results (``errors``)."""
+    tables = export_raw_layer(warehouse, folders.raw)
+    register_raw_tables(
+        tables,
+        project_dir=DBT_PROJECT_DIR,
+        profiles_dir=REPO_ROOT,
+        env=folders.environment(),
+        cwd=folders.root,
+    )
+    if folders.target.exists():
+        shutil.rmtree(folders.target)
+    done = run_dbt(folders, "build", "--exclude", "tag:duckdb_fixtures")
+    results = dbt_results_of([folders.target])
+    if not results.files:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        raise SparkBuildError(f"dbt build on Spark wrote no results (exit {done.returncode}):\n{tail}")
+    return results
+
+
+@dataclass(frozen=True)
+class MartComparison:
+    table: str
+    rows_duckdb: int
+    rows_spark: int | None  # None: Spark has no such table
+    money_columns: int
+    largest_difference: Decimal | None  # the largest |sum on DuckDB - sum on Spark| over the DECIMAL columns
+    differing_columns: tuple[str, ...]
+
+    @property
+    def equal(self) -> bool:
+        return self.rows_spark == self.rows_duckdb and not self.differing_columns
+
+
+def compare_marts(warehouse: Path, spark_warehouse: Path) -> list[MartComparison]:
+    """Every table of the schema ``marts``: row counts and DECIMAL column sums, DuckDB against Spark."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_catalog = current_database()"
+                " and table_schema = 'marts' and table_type = 'BASE TABLE' order by table_name"
+            ).fetchall()
+        ]
+        comparisons = []
+        for table in tables:
+            decimals = [
+                name
+                for name, data_type in con.execute(
+                    "select column_name, data_type from information_schema.columns where table_catalog ="
+                    " current_database() and table_schema = 'marts' and table_name = ? order by ordinal_position",
+                    [table],
+                ).fetchall()
+                if data_type.startswith("DECIMAL")
+            ]
+            sums = "".join(f", sum({q(name)})" for name in decimals)
+            duck = con.execute(f"select count(*){sums} from marts.{q(table)}").fetchone()
+            folder = spark_warehouse / "marts.db" / table
+            if not folder.is_dir():
+                comparisons.append(MartComparison(table, duck[0], None, len(decimals), None, tuple(decimals)))
+                continue
+            if any(folder.rglob("*.parquet")):
+                # Spark names a partition folder column=value.
+                files = lit(str(folder / "**" / "*.parquet"))
+                spark = con.execute(
+                    f"select count(*){sums} from read_parquet({files}, hive_partitioning = true)"
+                ).fetchone()
+            else:  # Spark writes no file for an empty table
+                spark = (0,) + (None,) * len(decimals)
+            differences = [abs((a or 0) - (b or 0)) for a, b in zip(duck[1:], spark[1:], strict=True)]
+            differing = tuple(
+                name
+                for name, a, b, difference in zip(decimals, duck[1:], spark[1:], differences, strict=True)
+                if difference >= CENT or (a is None) != (b is None)
+            )
+            comparisons.append(
+                MartComparison(
+                    table, duck[0], spark[0], len(decimals), max(differences, default=Decimal(0)), differing
+                )
+            )
+        return comparisons
+    finally:
+        con.close()
+
+
+def comparison_lines(comparisons: list[MartComparison]) -> list[str]:
+    lines = [
+        f"{'mart':<32} {'rows duckdb':>12} {'rows spark':>12} {'money cols':>10} {'max |diff|':>14}  result"
+    ]
+    for c in comparisons:
+        spark_rows = "missing" if c.rows_spark is None else str(c.rows_spark)
+        difference = "" if c.largest_difference is None else f"{c.largest_difference:.6f}"
+        result = (
+            "ok"
+            if c.equal
+            else "FAIL" + (f" ({', '.join(c.differing_columns)})" if c.differing_columns else "")
+        )
+        lines.append(
+            f"{c.table:<32} {c.rows_duckdb:>12} {spark_rows:>12} {c.money_columns:>10} {difference:>14}  {result}"
+        )
+    equal = sum(c.equal for c in comparisons)
+    lines.append(f"{equal} of {len(comparisons)} marts equal (row counts; DECIMAL sums to the cent)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("build", "compare"))
+    parser.add_argument("--warehouse", type=Path, required=True, help="the DuckDB warehouse (built by tfm)")
+    parser.add_argument("--dir", type=Path, required=True, help="the folder the Spark build writes to")
+    options = parser.parse_args(argv)
+    folders = SparkFolders(options.dir)
+    if options.command == "build":
+        reason = java_missing()
+        if reason:
+            print(reason, file=sys.stderr)
+            return 2
+        results = build(options.warehouse, folders)
+        print("\n".join(results.lines()))
+        for name, message in results.errors:
+            print(f"  ERROR {name}: {message}")
+    comparisons = compare_marts(options.warehouse, folders.warehouse)
+    print("\n".join(comparison_lines(comparisons)))
+    return 0 if all(c.equal for c in comparisons) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""The dbt project on a local Apache Spark session, over the real samples and one generated month, against DuckDB.
+
+The warehouse is built by tfm on DuckDB (ingest, dbt, the Python models); its raw layer is exported as parquet
+partitioned by billing period and the same dbt project is built on Spark from it. Every public mart must have
+the same rows and the same money, to the cent, on both engines.
+
+These are the only tests allowed to skip: on a machine without a Java runtime, with one line naming the
+package. pyspark and dbt-spark are the ``spark`` extra of the test command's install: missing, the tests fail.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from orchestration.console import dbt_results_of
+from orchestration.spark import SparkFolders, build, compare_marts, comparison_lines, java_missing
+from tests.conftest import built_warehouse
+
+pytestmark = pytest.mark.skipif(java_missing() is not None, reason=java_missing() or "")
+
+
+@pytest.fixture(scope="module")
+def both_engines(tmp_path_factory):
+    """(DuckDB settings, Spark folders, dbt's results on Spark): the samples and a generated month built on both."""
+    import pyspark  # noqa: F401  the spark extra: fail here, before building anything, when it is missing
+
+    from orchestration.cli import DEMO_BUSINESS_DIR, _copy_samples
+    from orchestration.generator import GeneratorConfig, generate
+
+    home = tmp_path_factory.mktemp("spark")
+
+    def populate(settings):
+        _copy_samples(settings)
+        generated = home / "generated"
+        generate(GeneratorConfig(out=generated, fmt="cur2", months=1, rows=5_000, seed=13, start="2026-02"))
+        shutil.move(str(generated / "cur2"), str(settings.landing / "cur2"))
+        for source in DEMO_BUSINESS_DIR.iterdir():
+            shutil.copy2(source, generated / "business" / source.name)
+        shutil.move(str(generated / "business"), str(settings.landing / "business"))
+
+    with built_warehouse(home / "tfm", populate) as settings:
+        folders = SparkFolders(home / "spark")
+        results = build(settings.warehouse, folders)
+        yield settings, folders, results
+
+
+def test_every_model_seed_and_data_test_passes_on_spark(both_engines):
+    settings, _, results = both_engines
+    assert results.errors == [], "\n".join(f"{name}: {message}" for name, message in results.errors)
+    assert results.counts.get("PASS", 0) > 400, results.lines()
+    assert results.counts.get("SKIP", 0) == 0, results.lines()
+    # dbt's unit tests run too, but those whose fixtures are DuckDB SQL (tag duckdb_fixtures).
+    ran = json.loads(results.files[0].read_text())["results"]
+    unit_tests = [r["unique_id"] for r in ran if r["unique_id"].startswith("unit_test.")]
+    assert len(unit_tests) >= 18, unit_tests
+    # What warns on Spark is what warned in the DuckDB build of the same warehouse (the only dbt run it had).
+    duckdb_results = dbt_results_of(sorted(p for p in settings.dbt_target_dir.iterdir() if p.is_dir()))
+    assert duckdb_results.errors == [] and duckdb_results.files, duckdb_results.lines()
+    assert sorted(name for name, _, _ in results.warnings) == sorted(
+        name for name, _, _ in duckdb_results.warnings
+    ), results.lines() + duckdb_results.lines()
+
+
+def test_every_public_mart_has_the_same_rows_and_money_on_both_engines(both_engines):
+    settings, folders, _ = both_engines
+    comparisons = compare_marts(settings.warehouse, folders.warehouse)
+    report = "\n".join(comparison_lines(comparisons))
+    assert len(comparisons) >= 19, report
+    assert all(c.equal for c in comparisons), report
+    # Not vacuous: the marts carry the samples' and the generated month's rows and money.
+    by_table = {c.table: c for c in comparisons}
+    assert by_table["fct_focus_charges"].rows_duckdb > 5_000, report
+    assert by_table["fct_focus_charges"].money_columns >= 4, report
+    assert by_table["fct_cost_allocation"].rows_spark > 0, report
+
+
+def test_the_comparison_notices_a_mart_that_differs(both_engines, tmp_path):
+    """The comparison itself can fail: a mart missing on Spark, or a cent moved on every row of one file."""
+    import duckdb
+
+    settings, folders, _ = both_engines
+    altered = tmp_path / "warehouse"
+    shutil.copytree(folders.warehouse / "marts.db", altered / "marts.db")
+    shutil.rmtree(altered / "marts.db" / "dim_services")
+    table = altered / "marts.db" / "fct_focus_charges"
+    files = sorted(table.rglob("*.parquet"))
+    con = duckdb.connect()
+    first = files[0]
+    copy = tmp_path / "first.parquet"
+    shutil.copy2(first, copy)
+    con.execute(
+        "copy (select * replace (BilledCost + 0.01 as BilledCost) from read_parquet(?)) to '"
+        + str(first).replace("'", "''")
+        + "' (format parquet)",
+        [str(copy)],
+    )
+    by_table = {c.table: c for c in compare_marts(settings.warehouse, altered)}
+    assert not by_table["fct_focus_charges"].equal
+    assert "BilledCost" in by_table["fct_focus_charges"].differing_columns
+    assert by_table["dim_services"].rows_spark is None and not by_table["dim_services"].equal
