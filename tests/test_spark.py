@@ -16,7 +16,9 @@ import shutil
 import pytest
 
 from orchestration.console import dbt_results_of
-from orchestration.spark import SparkFolders, build, compare_marts, comparison_lines, java_missing
+from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+from orchestration.spark import SparkFolders, build, compare_marts, comparison_lines, java_missing, run_dbt
+from orchestration.spark_raw import export_raw_layer, register_raw_tables
 from tests.conftest import built_warehouse
 
 pytestmark = pytest.mark.skipif(java_missing() is not None, reason=java_missing() or "")
@@ -101,3 +103,46 @@ def test_the_comparison_notices_a_mart_that_differs(both_engines, tmp_path):
     assert not by_table["fct_focus_charges"].equal
     assert "BilledCost" in by_table["fct_focus_charges"].differing_columns
     assert by_table["dim_services"].rows_spark is None and not by_table["dim_services"].equal
+
+
+def _spark_periods(folders, table: str, column: str) -> set[str]:
+    return {p.name.split("=", 1)[1] for p in (folders.warehouse / "marts.db" / table).glob(f"{column}=*")}
+
+
+def test_a_billing_period_whose_rows_all_disappear_is_removed_on_spark(both_engines, tmp_path):
+    """Spark's insert overwrite replaces only the partitions its new rows fall in: a period whose raw rows are gone
+    must go from the incremental models too, when its period is listed and when every period is rebuilt.
+    The last test of the module: it changes the Spark build."""
+    import duckdb
+
+    settings, folders, _ = both_engines
+    before = _spark_periods(folders, "fct_focus_charges", "x_billing_period")
+    assert {"2018-10-01", "2018-11-01"} <= before  # the Athena sample's two months
+    pruned = tmp_path / "pruned.duckdb"
+    shutil.copy2(settings.warehouse, pruned)
+
+    def prune_and_rebuild(period: str, *dbt_vars: str) -> None:
+        con = duckdb.connect(str(pruned))
+        con.execute("delete from raw.aws_cur_athena where _billing_period = cast(? as date)", [period])
+        con.close()
+        register_raw_tables(
+            export_raw_layer(pruned, folders.raw),
+            project_dir=DBT_PROJECT_DIR,
+            profiles_dir=REPO_ROOT,
+            env=folders.environment(),
+            cwd=folders.root,
+        )
+        done = run_dbt(folders, "run", "--select", "+fct_focus_charges", "+fct_cost_allocation", *dbt_vars)
+        assert done.returncode == 0, done.stdout[-4000:]
+
+    # A listed period (tfm_periods): its partitions are dropped before the insert.
+    prune_and_rebuild("2018-11-01", "--vars", "{tfm_periods: ['2018-11']}")
+    assert _spark_periods(folders, "fct_focus_charges", "x_billing_period") == before - {"2018-11-01"}
+    assert "2018-11-01" not in _spark_periods(folders, "fct_cost_allocation", "billing_period_start")
+    # Every period (no list): the whole table is overwritten.
+    prune_and_rebuild("2018-10-01")
+    assert _spark_periods(folders, "fct_focus_charges", "x_billing_period") == before - {
+        "2018-10-01",
+        "2018-11-01",
+    }
+    assert "2018-10-01" not in _spark_periods(folders, "fct_cost_allocation", "billing_period_start")

@@ -100,3 +100,29 @@
 {% macro spark__year_month(column) -%}
     date_format({{ column }}, 'yyyy-MM')
 {%- endmacro %}
+
+
+{% macro clear_periods_to_rebuild() %}
+    {#- Spark (a pre-hook of every incremental model): dbt-spark's insert_overwrite replaces only the partitions
+        its new rows fall in (dynamic partition overwrite), so a billing period left with no rows (pruned, or
+        emptied by a restatement) would keep its old ones. Before the insert, with no list of periods (every
+        period rebuilt), the whole table is overwritten (static mode); with a list, those periods' partitions are
+        dropped first. Plain parquet tables have no transactions: a build that fails here leaves the periods
+        missing until the next build, never stale. On DuckDB, replace_periods deletes and inserts in one
+        transaction, and this renders nothing. -#}
+    {%- if target.type == 'spark' and execute and is_incremental() -%}
+        {%- set column = config.get('partition_by') -%}
+        {%- if column is not string or not column -%}
+            {{ exceptions.raise_compiler_error("clear_periods_to_rebuild needs the model's partition_by column") }}
+        {%- endif -%}
+        {%- set days = billing_periods_to_build() -%}
+        {%- if days is none -%}
+            {%- do run_query('set spark.sql.sources.partitionOverwriteMode = STATIC') -%}
+        {%- else -%}
+            {%- for day in days -%}
+                {%- do run_query('alter table ' ~ this ~ ' drop if exists partition (' ~ quote_identifier(column)
+                    ~ ' = ' ~ quote_literal(day) ~ ')') -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endif -%}
+{% endmacro %}
