@@ -133,7 +133,7 @@ def main() -> None:
                 print(f"      dbt: elapsed {dbt['elapsed']:.1f} s; node time summed: {nodes}")
 
         print(f"\nincremental refresh: {args.months} months x {args.rows:,} CUR 2.0 line items, last month {month}")
-        step("ingest, 12 months", ["ingest"])
+        step(f"ingest, {args.months} months", ["ingest"])
         step("build, first (full)", ["build"])
         for file in files:
             shutil.copy2(root / file.name, file)

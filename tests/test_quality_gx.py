@@ -396,3 +396,19 @@ def test_a_failing_blocking_mart_check_stops_what_depends_on_the_mart(built, tmp
     started = {event.step_key for event in result.all_events if event.event_type_value == "STEP_START"}
     assert started == {"tfm_dbt_models", "gx_mart_fct_focus_charges"}
     assert not result.success
+
+
+def test_great_expectations_imports_in_a_process_without_a_main_file():
+    """pyspark (the spark extra) ends a process whose __main__ has no file (python -c, pytest-xdist's workers) with
+    exit status 0 when Great Expectations imports its Connect DataFrame and Connect's dependencies are missing:
+    every suite would silently stop the build. The spark extra installs them (pyspark[connect])."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import great_expectations, orchestration.quality.suites; print('imported')"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr[-2000:]
