@@ -51,6 +51,19 @@
     'masked:' || left(sha2({{ column }}, 256), 8)
 {%- endmacro %}
 
+{#
+    The key of a charge's tag set: the provider's tags as JSON text, which no two different sets share, prefixed by
+    where they came from ('map:' for CUR's tag map, 'text:' for a FOCUS Tags value, parsed as JSON); NULL for a
+    charge without tags. int_charge_tags_normalized normalizes each set once and is keyed by it; the FOCUS mart and
+    the masking report join their charges to it through this same expression, so a join of many charges meets a
+    few thousand sets (a hash table that fits in memory) instead of one row per charge.
+#}
+{% macro tag_set_key(raw_tag_map, tags) -%}
+    case
+        when cardinality({{ raw_tag_map }}) > 0 then 'map:' || cast(to_json({{ raw_tag_map }}) as string)
+        when {{ raw_tag_map }} is null then 'text:' || cast({{ try_json(tags) }} as string)
+    end
+{%- endmacro %}
 
 {#
     The tag keys allocation reads: the owner keys, and every key the ownership seed matches on

@@ -1,11 +1,14 @@
 {#
-    Tags per charge, normalized, with personal values masked. One row per charge that has tags.
+    Tags normalized, with personal values masked: one row per billing period and distinct tag set (the provider's
+    tags of a charge, macro tag_set_key), with how many charges carry it. Charges share their tags (every line item
+    of a resource carries the resource's tags), so a month of millions of charges has a few thousand sets; the FOCUS
+    mart joins each charge to its set through tag_set_key, a join whose build side fits in memory at any scale.
 
     - Keys (macro normalize_tag_key): trimmed, lower-cased, provider prefixes removed (user: in legacy CUR
       headers, user_ in CUR's Athena and 2.0 map keys), every run of characters other than letters, digits and
       combining marks of any script turned into one underscore ('Ümlaut-Key' -> 'ümlaut_key',
       'user:日本語キー' -> '日本語キー'), then aliases merged through the tag_key_aliases seed (env, Env,
-      environment -> env). No key is dropped. When two raw keys of one charge land on the same key, the value
+      environment -> env). No key is dropped. When two raw keys of one set land on the same key, the value
       of the alphabetically first raw key wins. Values are trimmed; empty values are dropped.
     - Personal values (seed tag_masking_rules: email addresses, keys naming a person, AWS IAM users and
       role sessions) are replaced by a stable token (macro masked_tag_value) in tag_map and in the provider's
@@ -13,45 +16,43 @@
       ownership seed) are masked by email rules only. Rules are matched once per distinct key and value.
     - A FOCUS Tags value that is JSON but not an object is checked as one value, under no key.
 
-    Columns: tag_map, the normalized tags (masked); masked_raw_tags, the provider's tags as JSON with the
-    masked values replaced, NULL when nothing was masked; masked_tags, one entry per masked value (raw key,
-    normalized key, reason, rule, token), NULL when nothing was masked.
+    Columns: tag_set, the key; charge_count; tag_map, the normalized tags (masked); masked_raw_tags, the
+    provider's tags as JSON with the masked values replaced, NULL when nothing was masked; masked_tags, one entry
+    per masked value (raw key, normalized key, reason, rule, token), NULL when nothing was masked.
 #}
 with
 
-charges as {{ not_materialized() }} (
+charges as (
 
     select
-        x_source_file,
-        x_source_row,
-        x_charge_origin,
         x_billing_period,
+        {{ tag_set_key('x_raw_tag_map', 'Tags') }} as tag_set,
         x_raw_tag_map,
         case when x_raw_tag_map is null then cast({{ try_json('Tags') }} as string) end as unparsed_tags
     from {{ ref('int_focus_charges_unioned') }}
-    where (cardinality(x_raw_tag_map) > 0
-        or (x_raw_tag_map is null and {{ try_json('Tags') }} is not null))
-        and {{ billing_period_filter('x_billing_period') }}
+    where {{ billing_period_filter('x_billing_period') }}
 
 ),
 
--- Charges share their tags (every line item of a resource carries the resource's tags): the tags are normalized
--- and masked once per distinct tag set, then joined back to the charges, so neither time nor memory grows with
--- the charges' count beyond one join. A set is named by its JSON text, which no two different sets share. Not
--- materialized: read twice from the source (a few columns) rather than held in memory for every charge.
-keyed_charges as {{ not_materialized() }} (
+-- Each distinct tag set is normalized and masked once, whatever the number of charges and periods carrying it.
+sets_by_period as (
 
     select
-        *,
-        coalesce('map:' || cast(to_json(x_raw_tag_map) as string), 'text:' || unparsed_tags) as tag_set
+        x_billing_period,
+        tag_set,
+        count(*) as charge_count,
+        any_value(x_raw_tag_map) as x_raw_tag_map,
+        any_value(unparsed_tags) as unparsed_tags
     from charges
+    where tag_set is not null
+    group by x_billing_period, tag_set
 
 ),
 
 tag_sets as (
 
     select tag_set, any_value(x_raw_tag_map) as x_raw_tag_map, any_value(unparsed_tags) as unparsed_tags
-    from keyed_charges
+    from sets_by_period
     group by tag_set
 
 ),
@@ -194,16 +195,15 @@ normalized_sets as (
 final as (
 
     select
-        keyed_charges.x_source_file,
-        keyed_charges.x_source_row,
-        keyed_charges.x_charge_origin,
-        keyed_charges.x_billing_period,
+        sets_by_period.x_billing_period,
+        sets_by_period.tag_set,
+        sets_by_period.charge_count,
         normalized_sets.tag_map,
         normalized_sets.masked_raw_tags,
         normalized_sets.masked_tags
-    from keyed_charges
+    from sets_by_period
     inner join normalized_sets
-        on keyed_charges.tag_set = normalized_sets.tag_set
+        on sets_by_period.tag_set = normalized_sets.tag_set
 
 )
 

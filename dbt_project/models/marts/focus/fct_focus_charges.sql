@@ -1,7 +1,8 @@
 {#
     The FOCUS 1.2 dataset of every billing source: one row per charge, the 57 FOCUS columns with their
     FOCUS names and types, then x_ columns for lineage and convenience. Tags holds the normalized tags
-    (see int_charge_tags_normalized); x_raw_tags the provider's own. In both, values that are personal data
+    (see int_charge_tags_normalized, one row per distinct tag set, which each charge meets through the key of its
+    own tags, macro tag_set_key); x_raw_tags the provider's own. In both, values that are personal data
     (seed tag_masking_rules) are masked: rpt_masked_tag_values reports which.
 #}
 with
@@ -104,9 +105,8 @@ final as (
 
     from charges
     left join tags
-        on charges.x_source_file = tags.x_source_file
-        and charges.x_source_row = tags.x_source_row
-        and charges.x_charge_origin = tags.x_charge_origin
+        on charges.x_billing_period = tags.x_billing_period
+        and {{ tag_set_key('charges.x_raw_tag_map', 'charges.Tags') }} = tags.tag_set
 
 )
 

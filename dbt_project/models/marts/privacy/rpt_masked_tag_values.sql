@@ -6,9 +6,11 @@
 #}
 with
 
-masked_charges as (
+-- The tag sets with a masked value (a few, of a few thousand sets); each charge meets its set through the key of
+-- its own tags, as in fct_focus_charges.
+masked_sets as (
 
-    select x_source_file, x_source_row, x_charge_origin, masked_tags
+    select x_billing_period, tag_set, masked_tags
     from {{ ref('int_charge_tags_normalized') }}
     where masked_tags is not null
 
@@ -17,24 +19,41 @@ masked_charges as (
 charges as (
 
     select
-        x_source_file,
-        x_source_row,
-        x_charge_origin,
+        x_billing_period,
+        {{ tag_set_key('x_raw_tag_map', 'Tags') }} as tag_set,
         x_source_family,
-        cast(BillingPeriodStart as date) as billing_period_start,
+        cast({{ utc_timestamptz('BillingPeriodStart') }} as date) as billing_period_start,
         BillingCurrency,
         BilledCost,
         EffectiveCost
-    from {{ ref('fct_focus_charges') }}
+    from {{ ref('int_focus_charges_unioned') }}
+
+),
+
+masked_charges as (
+
+    select
+        charges.billing_period_start,
+        charges.x_source_family,
+        charges.BillingCurrency,
+        charges.BilledCost,
+        charges.EffectiveCost,
+        masked_sets.masked_tags
+    from charges
+    inner join masked_sets
+        on charges.x_billing_period = masked_sets.x_billing_period
+        and charges.tag_set = masked_sets.tag_set
 
 ),
 
 masked_values as (
 
     select
-        x_source_file,
-        x_source_row,
-        x_charge_origin,
+        billing_period_start,
+        x_source_family,
+        BillingCurrency,
+        BilledCost,
+        EffectiveCost,
         {{ unnest_list('masked_tags') }} as masked
     from masked_charges
 
@@ -43,22 +62,18 @@ masked_values as (
 final as (
 
     select
-        charges.billing_period_start,
-        charges.x_source_family as source_family,
-        masked_values.masked.tag_key as tag_key,
-        masked_values.masked.raw_tag_key as raw_tag_key,
-        masked_values.masked.mask_reason as mask_reason,
-        masked_values.masked.masking_rule_id as masking_rule_id,
-        charges.BillingCurrency as billing_currency,
+        billing_period_start,
+        x_source_family as source_family,
+        masked.tag_key as tag_key,
+        masked.raw_tag_key as raw_tag_key,
+        masked.mask_reason as mask_reason,
+        masked.masking_rule_id as masking_rule_id,
+        BillingCurrency as billing_currency,
         count(*) as charge_count,
-        count(distinct masked_values.masked.masked_value) as masked_value_count,
-        {{ money('sum(charges.BilledCost)') }} as billed_cost,
-        {{ money('sum(charges.EffectiveCost)') }} as effective_cost
+        count(distinct masked.masked_value) as masked_value_count,
+        {{ money('sum(BilledCost)') }} as billed_cost,
+        {{ money('sum(EffectiveCost)') }} as effective_cost
     from masked_values
-    inner join charges
-        on masked_values.x_source_file = charges.x_source_file
-        and masked_values.x_source_row = charges.x_source_row
-        and masked_values.x_charge_origin = charges.x_charge_origin
     group by all
 
 )
