@@ -371,7 +371,7 @@ def run_build(
 
     from orchestration.definitions import build_definitions
     from orchestration.defs.close import PERIOD_CLOSE, PUBLISHED
-    from orchestration.defs.dbt import dbt_selection
+    from orchestration.defs.dbt import dbt_selection, stop_abandoned_dbt
     from orchestration.defs.predictions import prediction_assets
 
     # The whole build runs the Python models between the marts they read and the marts that publish them
@@ -398,13 +398,17 @@ def run_build(
     connect(settings.warehouse, log=_say).close()
     _say(f"building dbt models ({select or 'all'})")
     started = time.monotonic()
-    result = job.execute_in_process(
-        asset_selection=selected,
-        instance=instance,
-        raise_on_error=False,
-        tags={"tfm/trigger": "cli", **process_tags()},
-        run_config=run_config,
-    )
+    try:
+        result = job.execute_in_process(
+            asset_selection=selected,
+            instance=instance,
+            raise_on_error=False,
+            tags={"tfm/trigger": "cli", **process_tags()},
+            run_config=run_config,
+        )
+    finally:
+        for pid in stop_abandoned_dbt():
+            _say(f"stopped dbt (PID {pid}): its step had failed while it was still building")
     problems = []
     if not result.success:
         for event in result.get_step_failure_events():

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 from click.testing import CliRunner
@@ -317,3 +318,59 @@ def test_a_selected_build_on_a_fresh_warehouse_runs_only_the_tests_it_can(tfm_ho
     assert "rpt_masked_tag_values" not in marts and "fct_finops_kpis" not in marts
     assert showback == focus
     assert not tfm_home.published.exists()  # a selected build publishes nothing
+
+
+def test_a_build_that_cannot_record_dbt_events_stops_dbt_and_frees_the_warehouse(tfm_home, monkeypatch):
+    """When Dagster fails to record an event of the dbt build (its storage full, say), dbt is still building and
+    holds the warehouse: the step stops it (at once, not when dbt is done or the lock wait runs out) and fails."""
+    put(tfm_home.landing, FOCUS_CSV)
+    assert run_ingest(tfm_home) == []
+    monkeypatch.setenv("TFM_LOCK_TIMEOUT", "300")
+    original = dg.DagsterInstance.handle_new_event
+    dbt_processes: list[int] = []
+
+    def failing(self, event, *args, **kwargs):
+        dagster_event = event.dagster_event
+        if (
+            dagster_event is not None
+            and dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+            and "stg_" in dagster_event.asset_key.to_user_string()
+        ):
+            dbt_processes.extend(_children_named("tfm-dbt"))
+            raise OSError(28, "No space left on device (a test's event storage)")
+        return original(self, event, *args, **kwargs)
+
+    monkeypatch.setattr(dg.DagsterInstance, "handle_new_event", failing)
+    started = datetime.now(UTC)
+    failures = run_build(tfm_home)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    assert failures, "the build reported no failure"
+    assert dbt_processes, "dbt was not running when the event failed"
+    assert _children_named("tfm-dbt") == []
+    con = connect(tfm_home.warehouse)  # writable: dbt let go of it
+    try:
+        marts = {name for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
+        ).fetchall()}  # fmt: skip
+    finally:
+        con.close()
+    assert "fct_focus_charges" not in marts, "dbt went on building after the step failed"
+    assert seconds < 120
+
+
+def _children_named(name: str) -> list[int]:
+    """PIDs of this process's descendants whose command line mentions ``name``."""
+    found = []
+    pending = [os.getpid()]
+    while pending:
+        parent = pending.pop()
+        children = Path(f"/proc/{parent}/task/{parent}/children")
+        for pid in map(int, children.read_text().split()) if children.exists() else []:
+            pending.append(pid)
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if name in command:
+                found.append(pid)
+    return found

@@ -9,6 +9,8 @@ with the process that started it, and waits for the warehouse lock.
 import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
@@ -208,6 +210,7 @@ def tfm_dbt_models(
     os.environ["DBT_TARGET_PATH"] = str(target_root)
     os.environ[PARENT_PID_ENV] = str(os.getpid())
     invocation = dbt.cli(["build", *plan.dbt_args()], context=context)
+    _STARTED.append(invocation.process)
     # The marts' materializations and test results wait for dbt to end: their metadata (rows, cost per billing
     # period, a preview) is read from the warehouse, which dbt holds while it runs. The models before the first
     # mart are reported as dbt builds them.
@@ -228,12 +231,49 @@ def tfm_dbt_models(
         if failure is None and parsed.exists():
             shutil.copy2(parsed, target_root / "partial_parse.msgpack")
     finally:
+        # dbt ends before its events do, unless reading them failed (Dagster could not write one, say): then dbt
+        # is still building and holds the warehouse, which the step reads next, so it is stopped first.
+        stop_dbt(invocation.process, invocation.termination_timeout_seconds)
+        if invocation.process in _STARTED:  # not when stop_abandoned_dbt came first
+            _STARTED.remove(invocation.process)
         prune_build_folders(target_root)
         with warehouse.connect() as con:
             clear_plan(con)
     yield from _with_mart_metadata(context, held, warehouse)
     if failure is not None:
         raise failure
+
+
+# The dbt processes the dbt asset started in this process and has not yet seen end (stop_abandoned_dbt).
+_STARTED: list[subprocess.Popen] = []
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def stop_abandoned_dbt() -> list[int]:
+    """Stop the dbt processes this process started whose step is over: when Dagster cannot record one of the
+    step's events (its storage full, say), it fails the step without closing the asset's generator, whose
+    ``finally`` would stop dbt, so dbt went on building and holding the warehouse. A run in this process
+    (``execute_in_process``) ends with this; a step in a process of its own takes its dbt with it
+    (:mod:`orchestration.dbt_child`). Returns the PIDs stopped."""
+    stopped = []
+    for process in list(_STARTED):
+        if stop_dbt(process, STOP_TIMEOUT_SECONDS) is not None:
+            stopped.append(process.pid)
+        _STARTED.remove(process)
+    return stopped
+
+
+def stop_dbt(process: subprocess.Popen, timeout: float) -> int | None:
+    """End a dbt process that is still running: an interrupt (dbt stops its threads and closes the warehouse), then,
+    after ``timeout`` seconds, a kill. Returns its exit code, or None when it had already ended."""
+    if process.poll() is not None:
+        return None
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
 
 
 # The marts whose rows add up to the money of a billing period: (period column, currency column, cost columns).
