@@ -14,15 +14,28 @@
 #}
 with
 
-allocation as (
+-- Each read by several series below: not materialized, so each series scans the few columns it needs from the
+-- table (a materialized copy of every charge, all columns, spilled 40+ GB to disk at 50M charges a month).
+allocation as {{ not_materialized() }} (
 
-    select * from {{ ref('fct_cost_allocation') }}
+    select billing_currency, team, usage_date, effective_cost
+    from {{ ref('fct_cost_allocation') }}
 
 ),
 
-charges as (
+charges as {{ not_materialized() }} (
 
-    select * from {{ ref('fct_focus_charges') }}
+    select
+        ServiceName,
+        BillingAccountId,
+        SubAccountId,
+        BillingCurrency,
+        ChargePeriodStart,
+        ChargeCategory,
+        ChargeFrequency,
+        CommitmentDiscountStatus,
+        EffectiveCost
+    from {{ ref('fct_focus_charges') }}
 
 ),
 
