@@ -31,9 +31,10 @@ cent, or the benchmark stops with an error. DuckDB everywhere (tfm and the bare 
 ``memory_limit``: ``TFM_MEMORY_LIMIT``, default 4GB, spilling to disk beyond it.
 
 Prints one table and the ratios the targets are read from, and writes every figure to ``--out`` (JSON,
-rewritten after each size). Each size's temporary folders are deleted before the next size (``--keep``
+rewritten after each size; a size that fails leaves, under ``failed``, its error and every stage run that finished
+before it, also printed as each finishes). Each size's temporary folders are deleted before the next size (``--keep``
 keeps them, for debugging); a size needs about 1.5 GB of disk per million line items (the generated files,
-the warehouse and the published copy).
+the warehouse and the published copy), and room for DuckDB's spill: 50M needed about 100 GB at its peak.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.metadata import version
@@ -421,7 +422,7 @@ def tfm_env(home: Path) -> dict[str, str]:
 
 
 def tfm_run(
-    inputs: Inputs, build: list[str], folder: Path, logs: Path, name: str, keep: bool
+    inputs: Inputs, build: list[str], folder: Path, ctx: Context, name: str
 ) -> dict[str, Run]:
     """``tfm ingest`` then ``tfm <build>`` on a fresh TFM_HOME; checks the costs; the two stages' runs."""
     home = folder / "home"
@@ -432,16 +433,17 @@ def tfm_run(
         ("build", [TFM, *build]),
     ):
         before = dagster_runs(home)
-        run, sampler = run_process(command, env, logs / f"{name}-{stage}.log")
+        run, sampler = run_process(command, env, ctx.logs / f"{name}-{stage}.log")
         split_steps(run, sampler, dagster_runs(home) - before)
         stages[stage] = run
+        ctx.record(f"{name} {stage}", run)
     stages["build"].extra = {
         **dbt_results(home),
         "costs": check_costs(home, inputs.fmt, inputs.cost),
         "home_mb": round(folder_mb(home)),
         "warehouse_mb": round((home / "warehouse.duckdb").stat().st_size / MB),
     }
-    if not keep:
+    if not ctx.keep:
         shutil.rmtree(folder)
     return stages
 
@@ -490,6 +492,12 @@ class Context:
     runs: int
     keep: bool
     logs: Path  # the stages' output, one file per stage and run
+    # Every stage run that finished, in order, as it finished: what a size that fails later still measured.
+    finished: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, label: str, run: Run) -> None:
+        self.finished.append({"stage": label, **asdict(run)})
+        print(f"[{label}] {run.wall_s:.1f} s, {run.peak_rss_mb:,.0f} MB", flush=True)
 
 
 def end_to_end(stages: dict[str, Run]) -> Run:
@@ -499,10 +507,15 @@ def end_to_end(stages: dict[str, Run]) -> Run:
 def measure(inputs: Inputs, build: list[str], folder: Path, ctx: Context, section: str) -> dict[str, Any]:
     """The bare load of ``inputs``, and ``tfm ingest`` then ``tfm <build>`` on them, each repeated."""
     label = f"{section} {size_label(inputs.rows)} {inputs.fmt}"
-    bare = repeat(ctx.runs, lambda i: {"bare": bare_load(inputs, folder / f"bare-{i}", ctx.logs, i)})
-    tfm = repeat(
-        ctx.runs, lambda i: tfm_run(inputs, build, folder / f"tfm-{i}", ctx.logs, f"{label}-{i}", ctx.keep)
-    )
+    ctx.record(f"{label} generate", inputs.generate)
+
+    def bare_run(i: int) -> dict[str, Run]:
+        run = bare_load(inputs, folder / f"bare-{i}", ctx.logs, i)
+        ctx.record(f"{label}-{i} bare load", run)
+        return {"bare": run}
+
+    bare = repeat(ctx.runs, bare_run)
+    tfm = repeat(ctx.runs, lambda i: tfm_run(inputs, build, folder / f"tfm-{i}", ctx, f"{label}-{i}"))
     rows = inputs.rows
     result = {
         "section": section,
@@ -763,12 +776,17 @@ def main() -> None:
         for section, rows, job in jobs:
             with size_folder(args.workdir, rows, args.keep) as folder:
                 logs = args.logs / size_label(rows) if args.logs else folder / "logs"
-                report[section] += job(rows, folder, Context(args.runs, args.keep, logs))
+                ctx = Context(args.runs, args.keep, logs)
+                report["failed"] = {"size": size_label(rows), "section": section, "finished_stages": ctx.finished}
+                report[section] += job(rows, folder, ctx)
+                del report["failed"]
             report["ratios"] = [r.as_dict() for r in ratios(report["focus"], report["scale"])]
             report["load_average_end"] = round(os.getloadavg()[0], 1)
             args.out.write_text(json.dumps(report, indent=2) + "\n")
     except StageError as exc:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        # The stages of the failed size that finished are kept under "failed", with the error.
+        report["failed"]["error"] = str(exc)
+        args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
         sys.exit(f"error: {exc}")
     print()
     print(render(report))
