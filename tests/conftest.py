@@ -120,3 +120,27 @@ def demo_warehouse(tmp_path_factory):
     with built_warehouse(tmp_path_factory.mktemp("demo") / "tfm", populate, close=DEMO_CLOSE) as settings:
         pass
     return settings
+
+
+def processes_of(home: Path) -> list[tuple[int, str]]:
+    """Live processes started for this TFM_HOME (by their environment): tfm, tfm-dbt and their helpers."""
+    marker = f"TFM_HOME={home}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker not in (entry / "environ").read_bytes():
+                continue
+            stat = (entry / "stat").read_text()
+            if stat[stat.rindex(")") + 2] in "ZX":  # exited, not reaped yet
+                continue
+            found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        except OSError:
+            continue
+    return found
+
+
+def dbt_children(home: Path) -> list[tuple[int, str]]:
+    """The live dbt processes (``tfm-dbt``) started for this TFM_HOME."""
+    return [(pid, cmd) for pid, cmd in processes_of(home) if "tfm-dbt" in cmd and "--version" not in cmd]

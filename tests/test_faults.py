@@ -34,7 +34,7 @@ import pytest
 
 from orchestration.processes import HOST_TAG, PID_TAG, STARTED_TAG, fail_dead_runs, process_tags
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT, merge_dagster_yaml
-from tests.conftest import FOCUS_CSV, LEGACY_CSV
+from tests.conftest import FOCUS_CSV, LEGACY_CSV, dbt_children, processes_of
 
 TFM = Path(sys.executable).with_name("tfm")
 TFM_DBT = Path(sys.executable).with_name("tfm-dbt")
@@ -118,29 +118,6 @@ class Running:
 
     def finish(self, timeout: float = 900) -> int:
         return self.proc.wait(timeout=timeout)
-
-
-def processes_of(home: Path) -> list[tuple[int, str]]:
-    """Live processes started for this TFM_HOME (by their environment): tfm, tfm-dbt and their helpers."""
-    marker = f"TFM_HOME={home}".encode() + b"\0"
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker not in (entry / "environ").read_bytes():
-                continue
-            stat = (entry / "stat").read_text()
-            if stat[stat.rindex(")") + 2] in "ZX":  # exited, not reaped yet
-                continue
-            found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
-        except OSError:
-            continue
-    return found
-
-
-def dbt_children(home: Path) -> list[tuple[int, str]]:
-    return [(pid, cmd) for pid, cmd in processes_of(home) if "tfm-dbt" in cmd and "--version" not in cmd]
 
 
 def wait_until_gone(home: Path, timeout: float) -> float:

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 from click.testing import CliRunner
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 from orchestration.cli import main, run_build, run_ingest
 from orchestration.ingest.warehouse import connect
 from orchestration.settings import Settings, dbt_target
-from tests.conftest import ATHENA_NOV, FOCUS_CSV, LEGACY_CSV, put
+from tests.conftest import ATHENA_NOV, FOCUS_CSV, LEGACY_CSV, dbt_children, put
 
 
 def test_dbt_target_follows_the_environment():
@@ -336,7 +335,7 @@ def test_a_build_that_cannot_record_dbt_events_stops_dbt_and_frees_the_warehouse
             and dagster_event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
             and "stg_" in dagster_event.asset_key.to_user_string()
         ):
-            dbt_processes.extend(_children_named("tfm-dbt"))
+            dbt_processes.extend(dbt_children(tfm_home.home))
             raise OSError(28, "No space left on device (a test's event storage)")
         return original(self, event, *args, **kwargs)
 
@@ -346,7 +345,7 @@ def test_a_build_that_cannot_record_dbt_events_stops_dbt_and_frees_the_warehouse
     seconds = (datetime.now(UTC) - started).total_seconds()
     assert failures, "the build reported no failure"
     assert dbt_processes, "dbt was not running when the event failed"
-    assert _children_named("tfm-dbt") == []
+    assert dbt_children(tfm_home.home) == []
     con = connect(tfm_home.warehouse)  # writable: dbt let go of it
     try:
         marts = {name for (name,) in con.execute(
@@ -357,20 +356,3 @@ def test_a_build_that_cannot_record_dbt_events_stops_dbt_and_frees_the_warehouse
     assert "fct_focus_charges" not in marts, "dbt went on building after the step failed"
     assert seconds < 120
 
-
-def _children_named(name: str) -> list[int]:
-    """PIDs of this process's descendants whose command line mentions ``name``."""
-    found = []
-    pending = [os.getpid()]
-    while pending:
-        parent = pending.pop()
-        children = Path(f"/proc/{parent}/task/{parent}/children")
-        for pid in map(int, children.read_text().split()) if children.exists() else []:
-            pending.append(pid)
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if name in command:
-                found.append(pid)
-    return found

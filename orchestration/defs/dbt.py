@@ -22,6 +22,7 @@ import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     DbtProject,
     dbt_assets,
@@ -210,7 +211,7 @@ def tfm_dbt_models(
     os.environ["DBT_TARGET_PATH"] = str(target_root)
     os.environ[PARENT_PID_ENV] = str(os.getpid())
     invocation = dbt.cli(["build", *plan.dbt_args()], context=context)
-    _STARTED.append(invocation.process)
+    _STARTED.append(invocation)
     # The marts' materializations and test results wait for dbt to end: their metadata (rows, cost per billing
     # period, a preview) is read from the warehouse, which dbt holds while it runs. The models before the first
     # mart are reported as dbt builds them.
@@ -233,9 +234,9 @@ def tfm_dbt_models(
     finally:
         # dbt ends before its events do, unless reading them failed (Dagster could not write one, say): then dbt
         # is still building and holds the warehouse, which the step reads next, so it is stopped first.
-        stop_dbt(invocation.process, invocation.termination_timeout_seconds)
-        if invocation.process in _STARTED:  # not when stop_abandoned_dbt came first
-            _STARTED.remove(invocation.process)
+        stop_dbt(invocation)
+        if invocation in _STARTED:  # not when stop_abandoned_dbt came first
+            _STARTED.remove(invocation)
         prune_build_folders(target_root)
         with warehouse.connect() as con:
             clear_plan(con)
@@ -244,9 +245,8 @@ def tfm_dbt_models(
         raise failure
 
 
-# The dbt processes the dbt asset started in this process and has not yet seen end (stop_abandoned_dbt).
-_STARTED: list[subprocess.Popen] = []
-STOP_TIMEOUT_SECONDS = 10.0
+# The dbt invocations the dbt asset started in this process and has not yet seen end (stop_abandoned_dbt).
+_STARTED: list[DbtCliInvocation] = []
 
 
 def stop_abandoned_dbt() -> list[int]:
@@ -256,21 +256,22 @@ def stop_abandoned_dbt() -> list[int]:
     (``execute_in_process``) ends with this; a step in a process of its own takes its dbt with it
     (:mod:`orchestration.dbt_child`). Returns the PIDs stopped."""
     stopped = []
-    for process in list(_STARTED):
-        if stop_dbt(process, STOP_TIMEOUT_SECONDS) is not None:
-            stopped.append(process.pid)
-        _STARTED.remove(process)
+    for invocation in list(_STARTED):
+        if stop_dbt(invocation) is not None:
+            stopped.append(invocation.process.pid)
+        _STARTED.remove(invocation)
     return stopped
 
 
-def stop_dbt(process: subprocess.Popen, timeout: float) -> int | None:
+def stop_dbt(invocation: DbtCliInvocation) -> int | None:
     """End a dbt process that is still running: an interrupt (dbt stops its threads and closes the warehouse), then,
-    after ``timeout`` seconds, a kill. Returns its exit code, or None when it had already ended."""
+    after the invocation's termination timeout, a kill. Returns its exit code, or None when it had already ended."""
+    process = invocation.process
     if process.poll() is not None:
         return None
     process.send_signal(signal.SIGINT)
     try:
-        return process.wait(timeout=timeout)
+        return process.wait(timeout=invocation.termination_timeout_seconds)
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait()
