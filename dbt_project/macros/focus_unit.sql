@@ -9,39 +9,40 @@
     {{ adapter.dispatch('focus_unit', 'tfm')(column) }}
 {%- endmacro %}
 
+{#
+    The rewrites, in order: (pattern, replacement, every match). Patterns are RE2/Java regular expressions with
+    single backslashes; a replacement names a group as \1. Each engine writes them in its own syntax below.
+#}
+{% macro focus_unit_rules() -%}
+    {{ return([
+        ('\\s+[Pp]er\\s+', '/', true),
+        ('/Second-', 'ps-', false),
+        ('\\bHrs\\b', 'Hours', true),
+        ('-Mo$', '-Months', false),
+        ('-(Year|Month|Day|Hour|Minute|Second)$', '-\\1s', false),
+        ('^([0-9]+)K-', '\\1 KB ', false),
+        ('^([^-]*)-([^-]*-[^-]*)$', '\\1 \\2', false),
+    ]) }}
+{%- endmacro %}
+
 {% macro default__focus_unit(column) -%}
-    regexp_replace(
-        regexp_replace(
-            regexp_replace(
-                regexp_replace(
-                    regexp_replace(
-                        regexp_replace(
-                            regexp_replace(trim({{ column }}), '\s+[Pp]er\s+', '/', 'g'),
-                            '/Second-', 'ps-'),
-                        '\bHrs\b', 'Hours', 'g'),
-                    '-Mo$', '-Months'),
-                '-(Year|Month|Day|Hour|Minute|Second)$', '-\1s'),
-            '^([0-9]+)K-', '\1 KB '),
-        '^([^-]*)-([^-]*-[^-]*)$', '\1 \2')
+    {%- set sql = namespace(text='trim(' ~ column ~ ')') -%}
+    {%- for pattern, replacement, every in focus_unit_rules() -%}
+        {%- set sql.text = "regexp_replace(" ~ sql.text ~ ", '" ~ pattern ~ "', '" ~ replacement ~ "'"
+            ~ (", 'g'" if every else "") ~ ")" -%}
+    {%- endfor -%}
+    {{ sql.text }}
 {%- endmacro %}
 
 {#
-    Spark: the same expressions in Java's syntax ($1 for a group in the replacement, backslashes escaped in
-    Spark's string literals). Spark replaces every match; the patterns DuckDB replaces once are anchored or match
-    once in a unit.
+    Spark: Java's syntax ($1 for a group in the replacement) and backslashes escaped in Spark's string literals.
+    Spark replaces every match; the patterns DuckDB replaces once are anchored or match once in a unit.
 #}
 {% macro spark__focus_unit(column) -%}
-    regexp_replace(
-        regexp_replace(
-            regexp_replace(
-                regexp_replace(
-                    regexp_replace(
-                        regexp_replace(
-                            regexp_replace(trim({{ column }}), '\\s+[Pp]er\\s+', '/'),
-                            '/Second-', 'ps-'),
-                        '\\bHrs\\b', 'Hours'),
-                    '-Mo$', '-Months'),
-                '-(Year|Month|Day|Hour|Minute|Second)$', '-$1s'),
-            '^([0-9]+)K-', '$1 KB '),
-        '^([^-]*)-([^-]*-[^-]*)$', '$1 $2')
+    {%- set sql = namespace(text='trim(' ~ column ~ ')') -%}
+    {%- for pattern, replacement, every in focus_unit_rules() -%}
+        {%- set sql.text = "regexp_replace(" ~ sql.text ~ ", '" ~ pattern | replace('\\', '\\\\') ~ "', '"
+            ~ replacement | replace('\\1', '$1') | replace('\\2', '$2') ~ "')" -%}
+    {%- endfor -%}
+    {{ sql.text }}
 {%- endmacro %}
