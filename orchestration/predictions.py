@@ -1,10 +1,11 @@
 """The warehouse side of the Python models: daily cost series read from the marts, results written back.
 
 ``python_models`` is plain Python on DataFrames; this module is the only place that knows where its inputs
-live (``marts.fct_cost_allocation``, ``marts.fct_focus_charges``) and where its outputs go (schema ``ml``,
+live (``marts.fct_daily_cost_series``, ``marts.fct_focus_charges``) and where its outputs go (schema ``ml``,
 which dbt declares as a source and publishes as ``marts.fct_cost_forecasts`` and ``marts.fct_cost_anomalies``).
-The Dagster assets in ``orchestration.defs.predictions`` are thin wrappers around ``run_forecasts`` and
-``run_anomalies``.
+It reads and writes through a store (``orchestration.ml_store``: DuckDB or Spark), with SQL both engines
+accept. The Dagster assets in ``orchestration.defs.predictions`` are thin wrappers around ``run_forecasts`` and
+``run_anomalies`` on the DuckDB warehouse; ``orchestration.spark`` runs them on a Spark session.
 
 Series are keyed ``<level>|<key>|<currency>``: costs in different currencies are never added together.
 """
@@ -14,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-import duckdb
 import pandas as pd
+
+from orchestration.ml_store import ML_TABLES, DuckDBStore, MlStore
 
 Log = Callable[[str], None]
 
@@ -27,92 +28,14 @@ Log = Callable[[str], None]
 # series' history starts after its last such gap (the demo's real samples are months years apart).
 MAX_GAP_DAYS = 31
 
-ML_DDL = """
-CREATE SCHEMA IF NOT EXISTS ml;
--- Every spend forecast made, kept with the date of the last actuals it saw (forecast_date), so that a
--- month's forecast can later be compared with what happened. One row per forecast, series and future day.
-CREATE TABLE IF NOT EXISTS ml.cost_forecasts (
-    forecast_date DATE NOT NULL,         -- the last day of actual cost the forecast used
-    series_level VARCHAR NOT NULL,       -- organization | team | service | billing_account
-    series_key VARCHAR NOT NULL,
-    currency VARCHAR NOT NULL,
-    ds DATE NOT NULL,                    -- the forecast day
-    mean DOUBLE NOT NULL,
-    lo_80 DOUBLE NOT NULL,
-    hi_80 DOUBLE NOT NULL,
-    lo_95 DOUBLE NOT NULL,
-    hi_95 DOUBLE NOT NULL,
-    model VARCHAR NOT NULL,
-    is_backfill BOOLEAN NOT NULL,        -- made later than forecast_date, from the data up to it
-    made_at TIMESTAMP NOT NULL,
-    run_id VARCHAR
-);
--- The rolling-origin backtest of each forecast: how the chosen model did on the series' own recent past.
-CREATE TABLE IF NOT EXISTS ml.forecast_backtests (
-    forecast_date DATE NOT NULL,
-    series_level VARCHAR NOT NULL,
-    series_key VARCHAR NOT NULL,
-    currency VARCHAR NOT NULL,
-    model VARCHAR NOT NULL,
-    mase DOUBLE,
-    smape DOUBLE,
-    wape DOUBLE,
-    bias DOUBLE,
-    coverage_80 DOUBLE,
-    coverage_95 DOUBLE,
-    made_at TIMESTAMP NOT NULL
-);
--- Cost anomaly episodes, recomputed from the whole history on every run (first_detected_at is kept).
-CREATE TABLE IF NOT EXISTS ml.cost_anomalies (
-    anomaly_id VARCHAR NOT NULL,
-    series_level VARCHAR NOT NULL,
-    series_key VARCHAR NOT NULL,
-    currency VARCHAR NOT NULL,
-    start_date DATE NOT NULL,
-    end_date DATE NOT NULL,
-    days INTEGER NOT NULL,
-    actual_cost DOUBLE NOT NULL,
-    expected_cost DOUBLE NOT NULL,
-    impact DOUBLE NOT NULL,
-    impact_pct DOUBLE,
-    peak_date DATE NOT NULL,
-    peak_impact DOUBLE NOT NULL,
-    max_score DOUBLE NOT NULL,
-    direction VARCHAR NOT NULL,
-    severity VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,             -- open (still anomalous on the series' last day) | closed
-    root_causes VARCHAR NOT NULL,        -- JSON list of {dimension, value, impact, share}, largest first
-    first_detected_at TIMESTAMP NOT NULL,
-    scored_at TIMESTAMP NOT NULL,
-    run_id VARCHAR
-);
-"""
-
-
-def ensure_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the output tables (empty), so that dbt can build its marts before the first forecast."""
-    con.execute(ML_DDL)
+def ensure_ml_tables(con) -> None:
+    """Create the output tables (empty) in a DuckDB warehouse, so that dbt can build its marts before the
+    first forecast."""
+    DuckDBStore(con).ensure_tables()
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-@contextmanager
-def _replacing(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]):
-    """One transaction with the frames registered as views: what it replaces is replaced whole or not at all."""
-    for name, frame in frames.items():
-        con.register(name, frame)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in frames:
-            con.unregister(name)
 
 
 # --- reading the series -------------------------------------------------------------------------------
@@ -127,14 +50,15 @@ FORECAST_LEVELS = ("organization", "team", "service", "billing_account")
 ANOMALY_LEVELS = ("service_account",)
 
 
-def read_series(con: duckdb.DuckDBPyConnection, levels: Sequence[str]) -> pd.DataFrame:
+def read_series(store: MlStore, levels: Sequence[str]) -> pd.DataFrame:
     """Daily cost per series (marts.fct_daily_cost_series) in long format: unique_id, series_level,
     series_key, currency, ds, y (float: the models' estimates need no exact money)."""
-    frame = con.execute(
+    frame = store.frame(
         "SELECT series_level, series_key, currency, usage_date AS ds, CAST(effective_cost AS DOUBLE) AS y "
-        "FROM marts.fct_daily_cost_series WHERE list_contains(?, series_level) ORDER BY ALL",
-        [list(levels)],
-    ).df()
+        f"FROM marts.fct_daily_cost_series WHERE series_level IN ({', '.join('?' for _ in levels)}) "
+        "ORDER BY 1, 2, 3, 4",
+        list(levels),
+    )
     frame["unique_id"] = frame["series_level"] + "|" + frame["series_key"].astype(str) + "|" + frame["currency"]
     frame["ds"] = pd.to_datetime(frame["ds"])
     return frame
@@ -185,7 +109,7 @@ def month_end(day: date, months_ahead: int = 0) -> date:
     return first - timedelta(days=1)
 
 
-def forecast_origins(con: duckdb.DuckDBPyConnection, latest: date, backfill_months: int) -> list[date]:
+def forecast_origins(store: MlStore, latest: date, backfill_months: int) -> list[date]:
     """The forecast dates to make: the latest day of actuals, and the month ends before it (backfilled once,
     so each month has the forecast made at the end of the month before, to measure accuracy against)."""
     origins = [latest]
@@ -193,13 +117,13 @@ def forecast_origins(con: duckdb.DuckDBPyConnection, latest: date, backfill_mont
     for _ in range(backfill_months):
         origins.append(end)
         end = month_end(end, -1)
-    done = {row[0] for row in con.execute("SELECT DISTINCT forecast_date FROM ml.cost_forecasts").fetchall()}
+    done = {pd.Timestamp(day).date() for day in store.frame("SELECT DISTINCT forecast_date FROM ml.cost_forecasts")["forecast_date"]}
     # The latest is always re-made (a restatement or a late file may have changed its actuals).
     return sorted({latest} | {origin for origin in origins[1:] if origin not in done})
 
 
 def run_forecasts(
-    con: duckdb.DuckDBPyConnection,
+    store: MlStore,
     *,
     horizon_months: int = 3,
     levels: Sequence[int] = (80, 95),
@@ -215,15 +139,15 @@ def run_forecasts(
     from python_models import forecasting
 
     started = time.monotonic()
-    ensure_ml_tables(con)
-    frame = read_series(con, FORECAST_LEVELS)
+    store.ensure_tables()
+    frame = read_series(store, FORECAST_LEVELS)
     result = ForecastRun()
     if frame.empty:
         log("no cost in the marts: nothing to forecast")
         return result
     latest = frame["ds"].max().date()
     made_at = _now()
-    for origin in forecast_origins(con, latest, backfill_months):
+    for origin in forecast_origins(store, latest, backfill_months):
         history = recent_history(frame, origin, history_days)
         if history.empty:
             continue
@@ -242,7 +166,7 @@ def run_forecasts(
             result.series = predicted["unique_id"].nunique()
             result.rows = len(predicted)
             result.models = predicted.groupby("unique_id")["model"].first().value_counts().to_dict()
-        _write_forecast(con, origin, predicted, per_series, made_at=made_at, backfill=origin != latest,
+        _write_forecast(store, origin, predicted, per_series, made_at=made_at, backfill=origin != latest,
                         run_id=run_id)  # fmt: skip
         result.forecast_dates.append(origin)
         log(f"forecast as of {origin}: {predicted['unique_id'].nunique()} series, {horizon} days ahead")
@@ -253,7 +177,7 @@ def run_forecasts(
 BACKTEST_HORIZON = 30  # days: three rolling origins a month apart, each scored on the next 30 days
 
 
-def _write_forecast(con, origin: date, predicted: pd.DataFrame, per_series: pd.DataFrame, *, made_at, backfill,
+def _write_forecast(store: MlStore, origin: date, predicted: pd.DataFrame, per_series: pd.DataFrame, *, made_at, backfill,
                     run_id) -> None:  # fmt: skip
     rows = _split_id(predicted).assign(
         forecast_date=origin, is_backfill=backfill, made_at=made_at, run_id=run_id,
@@ -265,17 +189,7 @@ def _write_forecast(con, origin: date, predicted: pd.DataFrame, per_series: pd.D
     for column in ("mase", "smape", "wape", "bias", "coverage_80", "coverage_95"):
         if column not in backtests:
             backtests[column] = None
-    with _replacing(con, {"tfm_forecast_rows": rows, "tfm_backtest_rows": backtests}):
-        con.execute("DELETE FROM ml.cost_forecasts WHERE forecast_date = ?", [origin])
-        con.execute("DELETE FROM ml.forecast_backtests WHERE forecast_date = ?", [origin])
-        con.execute(
-            "INSERT INTO ml.cost_forecasts SELECT forecast_date, series_level, series_key, currency, ds, mean, "
-            "lo_80, hi_80, lo_95, hi_95, model, is_backfill, made_at, run_id FROM tfm_forecast_rows"
-        )
-        con.execute(
-            "INSERT INTO ml.forecast_backtests SELECT forecast_date, series_level, series_key, currency, model, "
-            "mase, smape, wape, bias, coverage_80, coverage_95, made_at FROM tfm_backtest_rows"
-        )
+    store.replace_slices({"cost_forecasts": rows, "forecast_backtests": backtests}, origin)
 
 
 # --- anomalies ----------------------------------------------------------------------------------------
@@ -299,22 +213,23 @@ class AnomalyRun:
     seconds: float = 0.0
 
 
-def _detail(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.DataFrame:
+def _detail(store: MlStore, start: date, end: date) -> pd.DataFrame:
     """Daily cost of every service-in-account series by root-cause dimension, from ``start`` to ``end``."""
     dims = ", ".join(f"{sql} AS {name}" for name, sql in ROOT_CAUSE_DIMENSIONS.items())
-    frame = con.execute(
+    frame = store.frame(
         "SELECT 'service_account|' || coalesce(ServiceName, 'unknown') || ' @ ' || coalesce(SubAccountId, '-') "
         f"|| '|' || coalesce(BillingCurrency, '') AS unique_id, CAST(ChargePeriodStart AS DATE) AS ds, {dims}, "
         "CAST(sum(EffectiveCost) AS DOUBLE) AS y FROM marts.fct_focus_charges "
-        f"WHERE {USAGE} AND CAST(ChargePeriodStart AS DATE) BETWEEN ? AND ? GROUP BY ALL",
+        f"WHERE {USAGE} AND CAST(ChargePeriodStart AS DATE) BETWEEN ? AND ? "
+        f"GROUP BY {', '.join(str(i) for i in range(1, len(ROOT_CAUSE_DIMENSIONS) + 3))}",
         [start, end],
-    ).df()
+    )
     frame["ds"] = pd.to_datetime(frame["ds"])
     return frame
 
 
 def run_anomalies(
-    con: duckdb.DuckDBPyConnection,
+    store: MlStore,
     *,
     min_abs_impact: float = 20.0,
     min_pct_impact: float = 20.0,
@@ -330,8 +245,8 @@ def run_anomalies(
     from python_models import anomaly
 
     started = time.monotonic()
-    ensure_ml_tables(con)
-    frame = read_series(con, ANOMALY_LEVELS)
+    store.ensure_tables()
+    frame = read_series(store, ANOMALY_LEVELS)
     result = AnomalyRun()
     scored_at = _now()
     rows = []
@@ -343,7 +258,7 @@ def run_anomalies(
         result.series, result.points = scored["unique_id"].nunique(), len(scored)
         found = anomaly.episodes(scored)
         if not found.empty:
-            detail = _detail(con, history["ds"].min().date(), latest.date())
+            detail = _detail(store, history["ds"].min().date(), latest.date())
             causes = anomaly.root_causes(found, detail, list(ROOT_CAUSE_DIMENSIONS), top_n=top_root_causes, z=z)
             last_day = scored.groupby("unique_id")["ds"].max()
             by_episode = {key: group for key, group in causes.groupby(["unique_id", "start"], sort=False)}
@@ -351,7 +266,7 @@ def run_anomalies(
                 key = (episode["unique_id"], pd.Timestamp(episode["start"]))
                 ranked = by_episode.get(key, causes.iloc[0:0])
                 rows.append(_episode_row(episode, ranked, last_day[episode["unique_id"]], scored_at, run_id))
-    _write_anomalies(con, rows)
+    _write_anomalies(store, rows)
     result.episodes = len(rows)
     result.open_episodes = sum(1 for r in rows if r["status"] == "open")
     result.total_impact = float(sum(r["impact"] for r in rows))
@@ -415,29 +330,22 @@ def _episode_row(episode: dict, causes: pd.DataFrame, last_day, scored_at, run_i
     }
 
 
-def _write_anomalies(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
-    columns = [row[0] for row in con.execute("DESCRIBE ml.cost_anomalies").fetchall()]
-    frame = pd.DataFrame(rows, columns=columns)
-    with _replacing(con, {"tfm_anomaly_rows": frame}):
-        # An episode seen before keeps the time it was first detected.
-        con.execute(
-            """
-            CREATE TEMP TABLE tfm_anomalies_new AS
-            SELECT n.* REPLACE (coalesce(o.first_detected_at, n.first_detected_at) AS first_detected_at)
-            FROM tfm_anomaly_rows n LEFT JOIN ml.cost_anomalies o USING (anomaly_id)
-            """
-        )
-        con.execute("DELETE FROM ml.cost_anomalies")
-        con.execute("INSERT INTO ml.cost_anomalies SELECT * FROM tfm_anomalies_new")
-        con.execute("DROP TABLE tfm_anomalies_new")
+def _write_anomalies(store: MlStore, rows: list[dict]) -> None:
+    frame = pd.DataFrame(rows, columns=ML_TABLES["cost_anomalies"].column_names)
+    # An episode seen before keeps the time it was first detected.
+    seen = store.frame("SELECT anomaly_id, first_detected_at FROM ml.cost_anomalies")
+    if len(frame) and len(seen):
+        first = frame["anomaly_id"].map(dict(zip(seen["anomaly_id"], seen["first_detected_at"], strict=True)))
+        frame["first_detected_at"] = first.where(first.notna(), frame["first_detected_at"])
+    store.replace_table("cost_anomalies", frame)
 
 
 # --- what the data-quality checks read ----------------------------------------------------------------
 
 
-def forecast_frame_for_checks(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def forecast_frame_for_checks(store: MlStore) -> pd.DataFrame:
     """The latest forecast's rows, with the count of NaN values per row computed in SQL."""
-    return con.execute(
+    return store.frame(
         """
         SELECT series_level, series_key, currency, ds, mean, lo_80, hi_80, lo_95, hi_95, model,
                CAST(isnan(mean) AS INT) + CAST(isnan(lo_80) AS INT) + CAST(isnan(hi_80) AS INT)
@@ -445,16 +353,16 @@ def forecast_frame_for_checks(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         FROM ml.cost_forecasts
         WHERE forecast_date = (SELECT max(forecast_date) FROM ml.cost_forecasts)
         """
-    ).df()
+    )
 
 
-def anomaly_frame_for_checks(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def anomaly_frame_for_checks(store: MlStore) -> pd.DataFrame:
     """Every episode, with impact - (actual - expected) and the number of root causes computed in SQL."""
-    return con.execute(
+    return store.frame(
         """
         SELECT anomaly_id, start_date, end_date, actual_cost, expected_cost, impact, severity, status, direction,
                impact - (actual_cost - expected_cost) AS impact_residual,
-               json_array_length(CAST(root_causes AS JSON)) AS root_cause_count
+               json_array_length(root_causes) AS root_cause_count
         FROM ml.cost_anomalies
         """
-    ).df()
+    )

@@ -17,3 +17,8 @@ def q(identifier: str) -> str:
 def lit(value: object) -> str:
     """Quote an SQL string literal: ``it's`` -> ``'it''s'``."""
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def q_spark(identifier: str) -> str:
+    """Quote an identifier in Spark SQL: ``a`b`` -> ```a``b```."""
+    return "`" + str(identifier).replace("`", "``") + "`"

@@ -2,11 +2,15 @@
 
     python -m orchestration.spark build --warehouse WAREHOUSE.duckdb --dir DIR
     python -m orchestration.spark compare --warehouse WAREHOUSE.duckdb --dir DIR
+    python -m orchestration.spark models --dir DIR    (the Python models on DIR's Spark catalog)
 
 ``build`` writes the warehouse's raw layer as parquet partitioned by billing period under ``DIR/raw``
-(``orchestration.spark_raw``), registers it in the catalog of the dbt profile's ``spark`` output, runs
-``dbt build`` there (every model, seed, data test and unit test but the unit tests tagged ``duckdb_fixtures``,
-whose fixtures are DuckDB SQL), then compares. ``compare`` prints, for every table of the schema ``marts`` in the DuckDB warehouse, its row
+(``orchestration.spark_raw``), registers it in the catalog of the dbt profile's ``spark`` output and builds
+there as ``tfm build`` does on DuckDB: ``dbt build`` of everything the Python models do not feed, the Python
+models (forecasts and anomalies, ``orchestration.predictions`` through a ``SparkStore``: they read the Spark
+marts and write the ``ml`` tables in Spark's catalog), then ``dbt build`` of what reads them. Every model,
+seed, data test and unit test runs, but the unit tests tagged ``duckdb_fixtures``, whose fixtures are DuckDB
+SQL. Then it compares. ``compare`` prints, for every table of the schema ``marts`` in the DuckDB warehouse, its row
 count on both engines and whether every DECIMAL column adds up to the same amount to the cent (both sums exact
 DECIMAL), and exits 1 when a mart is missing on Spark or differs.
 
@@ -69,19 +73,67 @@ class SparkFolders:
     def target(self) -> Path:
         return self.root / "dbt-target"
 
-    def environment(self) -> dict[str, str]:
-        """The process environment that points the profile's ``spark`` output at these folders."""
+    def environment(self, target: Path | None = None) -> dict[str, str]:
+        """The process environment that points the profile's ``spark`` output at these folders (dbt's
+        artifacts in ``target``, by default ``self.target``)."""
         return {
             **os.environ,
             "TFM_DBT_TARGET": "spark",
             "TFM_SPARK_WAREHOUSE": str(self.warehouse.resolve()),
             "TFM_SPARK_METASTORE": str(self.metastore.resolve()),
-            "DBT_TARGET_PATH": str(self.target.resolve()),
+            "DBT_TARGET_PATH": str((target or self.target).resolve()),
             "DBT_LOG_PATH": str((self.root / "dbt-logs").resolve()),
         }
 
 
-def run_dbt(folders: SparkFolders, *args: str) -> subprocess.CompletedProcess:
+def session_parameters(environment: dict[str, str]) -> dict[str, str]:
+    """The Spark settings of the dbt profile's ``spark`` output (``server_side_parameters``), rendered with
+    ``environment``: a session the Python models open is configured exactly as dbt's."""
+    import jinja2
+    import yaml
+
+    def env_var(name: str, default: str | None = None) -> str:
+        if name in environment:
+            return environment[name]
+        if default is None:
+            raise KeyError(f"profiles.yml needs the environment variable {name}")
+        return default
+
+    templates = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    templates.globals["env_var"] = env_var
+    templates.filters["as_number"] = lambda value: value
+    profile = yaml.safe_load((REPO_ROOT / "profiles.yml").read_text())
+    parameters = profile["tfm"]["outputs"]["spark"]["server_side_parameters"]
+    return {name: templates.from_string(str(value)).render() for name, value in parameters.items()}
+
+
+def spark_session(environment: dict[str, str] | None = None):
+    """A local Spark session configured as the profile's ``spark`` output (same catalog, warehouse, UTC)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("tfm-models").enableHiveSupport()
+    for name, value in session_parameters(dict(os.environ if environment is None else environment)).items():
+        builder = builder.config(name, value)
+    return builder.getOrCreate()
+
+
+def run_models(log=print) -> None:
+    """The Python models (forecasts, anomalies) on the Spark catalog this process's environment points at."""
+    from orchestration.ml_store import SparkStore
+    from orchestration.predictions import run_anomalies, run_forecasts
+
+    session = spark_session()
+    try:
+        store = SparkStore(session)
+        forecasts = run_forecasts(store, log=log)
+        log(f"forecasts: {forecasts.series} series, {forecasts.rows} rows, in {forecasts.seconds:.1f} s")
+        anomalies = run_anomalies(store, log=log)
+        log(f"anomalies: {anomalies.episodes} episode(s), in {anomalies.seconds:.1f} s")
+    finally:
+        session.stop()
+
+
+def run_dbt(folders: SparkFolders, *args: str, target: Path | None = None) -> subprocess.CompletedProcess:
     """One dbt command against the ``spark`` output, in a process of its own (the session lives in it)."""
     folders.root.mkdir(parents=True, exist_ok=True)
     command = [
@@ -96,7 +148,12 @@ def run_dbt(folders: SparkFolders, *args: str) -> subprocess.CompletedProcess:
     ]
     # The session's derby.log and any folder Spark defaults to land in the build's own folder.
     return subprocess.run(
-        command, cwd=folders.root, env=folders.environment(), capture_output=True, text=True, check=False
+        command,
+        cwd=folders.root,
+        env=folders.environment(target),
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -119,12 +176,30 @@ def build(warehouse: Path, folders: SparkFolders) -> DbtResults:
     )
     if folders.target.exists():
         shutil.rmtree(folders.target)
-    done = run_dbt(folders, "build", "--exclude", "tag:duckdb_fixtures")
-    results = dbt_results_of([folders.target])
-    if not results.files:
+    # As tfm build on DuckDB: what the Python models read, the models, then what reads their tables.
+    before, after = folders.target / "1-before-models", folders.target / "2-after-models"
+    _dbt_step(folders, before, "build", "--exclude", "tag:duckdb_fixtures", f"source:{ML_SOURCE}+")
+    models = subprocess.run(
+        [sys.executable, "-m", "orchestration.spark", "models", "--dir", str(folders.root)],
+        cwd=folders.root, env=folders.environment(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if models.returncode != 0:
+        tail = "\n".join((models.stdout + models.stderr).splitlines()[-40:])
+        raise SparkBuildError(f"the Python models failed on Spark (exit {models.returncode}):\n{tail}")
+    _dbt_step(folders, after, "build", "--select", f"source:{ML_SOURCE}+", "--exclude", "tag:duckdb_fixtures")
+    return dbt_results_of([before, after])
+
+
+ML_SOURCE = "ml"  # the dbt source the Python models write
+
+
+def _dbt_step(folders: SparkFolders, target: Path, *args: str) -> None:
+    done = run_dbt(folders, *args, target=target)
+    if not (target / "run_results.json").is_file():
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-        raise SparkBuildError(f"dbt build on Spark wrote no results (exit {done.returncode}):\n{tail}")
-    return results
+        raise SparkBuildError(
+            f"dbt {' '.join(args)} on Spark wrote no results (exit {done.returncode}):\n{tail}"
+        )
 
 
 @dataclass(frozen=True)
@@ -215,11 +290,17 @@ def comparison_lines(comparisons: list[MartComparison]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("build", "compare"))
-    parser.add_argument("--warehouse", type=Path, required=True, help="the DuckDB warehouse (built by tfm)")
+    parser.add_argument("command", choices=("build", "compare", "models"))
+    parser.add_argument("--warehouse", type=Path, help="the DuckDB warehouse (built by tfm): build, compare")
     parser.add_argument("--dir", type=Path, required=True, help="the folder the Spark build writes to")
     options = parser.parse_args(argv)
     folders = SparkFolders(options.dir)
+    if options.command == "models":
+        os.environ.update(folders.environment())
+        run_models()
+        return 0
+    if options.warehouse is None:
+        parser.error(f"{options.command} needs --warehouse")
     if options.command == "build":
         reason = java_missing()
         if reason:

@@ -1,11 +1,12 @@
 """The raw layer of a tfm warehouse as parquet that Apache Spark reads as external tables.
 
-On DuckDB, the dbt sources are the tables ingest writes in the schemas ``raw`` (bills, business inputs) and
-``ml`` (the Python models' forecasts and anomalies). On Spark (the dbt profile's ``spark`` output), the same
-sources are parquet datasets registered as external tables under the same names. This module writes them
-from a DuckDB warehouse and registers them:
+On DuckDB, the dbt sources are the tables ingest writes in the schema ``raw`` (bills, business inputs) and
+the Python models' tables in ``ml``. On Spark (the dbt profile's ``spark`` output), the raw sources are parquet
+datasets registered as external tables under the same names; the ``ml`` tables are written on Spark by the
+Python models themselves (``orchestration.spark``). This module writes the raw layer from a DuckDB warehouse
+and registers it:
 
-- ``export_raw_layer(warehouse, out)`` writes every table of those schemas to ``<out>/<schema>/<table>/``: a
+- ``export_raw_layer(warehouse, out)`` writes every table of that schema to ``<out>/<schema>/<table>/``: a
   table with ingest's ``_billing_period`` column is partitioned by it, one folder per billing period
   (``_billing_period=YYYY-MM-01/``, the unit ingest replaces whole), so a restated period is one folder to
   replace. The partition column is ingest's own lineage column, so the table Spark reads has exactly the
@@ -36,7 +37,7 @@ import duckdb
 
 from orchestration.quoting import lit, q
 
-RAW_SCHEMAS = ("raw", "ml")
+RAW_SCHEMAS = ("raw",)
 PERIOD_COLUMN = "_billing_period"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -69,15 +69,17 @@ def _published(frame, suite: str, check_name: str, metadata: dict):
     pool="warehouse",
 )
 def cost_forecasts(context: dg.AssetExecutionContext, config: ForecastConfig, warehouse: TfmWarehouse):
+    from orchestration.ml_store import DuckDBStore
     from orchestration.predictions import forecast_frame_for_checks, run_forecasts
 
     with warehouse.connect() as con:
+        store = DuckDBStore(con)
         run = run_forecasts(
-            con, horizon_months=config.horizon_months, levels=config.levels, history_days=config.history_days,
+            store, horizon_months=config.horizon_months, levels=config.levels, history_days=config.history_days,
             backfill_months=config.backfill_months, models=config.models, run_id=context.run.run_id,
             log=context.log.info,
         )  # fmt: skip
-        frame = forecast_frame_for_checks(con)
+        frame = forecast_frame_for_checks(store)
     yield from _published(
         frame, "cost_forecasts", "gx_cost_forecasts",
         {
@@ -106,15 +108,17 @@ def cost_forecasts(context: dg.AssetExecutionContext, config: ForecastConfig, wa
     pool="warehouse",
 )
 def cost_anomalies(context: dg.AssetExecutionContext, config: AnomalyConfig, warehouse: TfmWarehouse):
+    from orchestration.ml_store import DuckDBStore
     from orchestration.predictions import anomaly_frame_for_checks, run_anomalies
 
     with warehouse.connect() as con:
+        store = DuckDBStore(con)
         run = run_anomalies(
-            con, min_abs_impact=config.min_abs_impact, min_pct_impact=config.min_pct_impact, z=config.z,
+            store, min_abs_impact=config.min_abs_impact, min_pct_impact=config.min_pct_impact, z=config.z,
             history_days=config.history_days, top_root_causes=config.top_root_causes, run_id=context.run.run_id,
             log=context.log.info,
         )  # fmt: skip
-        frame = anomaly_frame_for_checks(con)
+        frame = anomaly_frame_for_checks(store)
     yield from _published(
         frame, "cost_anomalies", "gx_cost_anomalies",
         {
