@@ -26,6 +26,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -161,33 +164,50 @@ class SparkBuildError(RuntimeError):
     pass
 
 
-def build(warehouse: Path, folders: SparkFolders) -> DbtResults:
-    """Export ``warehouse``'s raw layer, register it and ``dbt build`` the project on Spark; dbt's results.
+def build(warehouse: Path, folders: SparkFolders, log: Callable[[str], None] = lambda _: None) -> DbtResults:
+    """Export ``warehouse``'s raw layer, register it and build the project on Spark; dbt's results.
 
-    Raises ``SparkBuildError`` (with the end of dbt's output) when dbt cannot run at all; a model or test that
+    ``log`` receives one line per step as it ends (``step <name>: <seconds> s``). Raises ``SparkBuildError``
+    (with the end of dbt's output) when dbt or the Python models cannot run at all; a model or test that
     fails is in the returned results (``errors``)."""
-    tables = export_raw_layer(warehouse, folders.raw)
-    register_raw_tables(
-        tables,
-        project_dir=DBT_PROJECT_DIR,
-        profiles_dir=REPO_ROOT,
-        env=folders.environment(),
-        cwd=folders.root,
-    )
+    timer = _StepTimer(log)
+    with timer("export raw layer"):
+        tables = export_raw_layer(warehouse, folders.raw)
+    with timer("register raw tables"):
+        register_raw_tables(
+            tables, project_dir=DBT_PROJECT_DIR, profiles_dir=REPO_ROOT, env=folders.environment(),
+            cwd=folders.root,
+        )  # fmt: skip
     if folders.target.exists():
         shutil.rmtree(folders.target)
     # As tfm build on DuckDB: what the Python models read, the models, then what reads their tables.
     before, after = folders.target / "1-before-models", folders.target / "2-after-models"
-    _dbt_step(folders, before, "build", "--exclude", "tag:duckdb_fixtures", f"source:{ML_SOURCE}+")
-    models = subprocess.run(
-        [sys.executable, "-m", "orchestration.spark", "models", "--dir", str(folders.root)],
-        cwd=folders.root, env=folders.environment(), capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    with timer("dbt build before the models"):
+        _dbt_step(folders, before, "build", "--exclude", "tag:duckdb_fixtures", f"source:{ML_SOURCE}+")
+    with timer("python models"):
+        models = subprocess.run(
+            [sys.executable, "-m", "orchestration.spark", "models", "--dir", str(folders.root)],
+            cwd=folders.root, env=folders.environment(), capture_output=True, text=True, check=False,
+        )  # fmt: skip
     if models.returncode != 0:
         tail = "\n".join((models.stdout + models.stderr).splitlines()[-40:])
         raise SparkBuildError(f"the Python models failed on Spark (exit {models.returncode}):\n{tail}")
-    _dbt_step(folders, after, "build", "--select", f"source:{ML_SOURCE}+", "--exclude", "tag:duckdb_fixtures")
+    with timer("dbt build after the models"):
+        _dbt_step(
+            folders, after, "build", "--select", f"source:{ML_SOURCE}+", "--exclude", "tag:duckdb_fixtures"
+        )
     return dbt_results_of([before, after])
+
+
+class _StepTimer:
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+
+    @contextmanager
+    def __call__(self, name: str):
+        started = time.monotonic()
+        yield
+        self.log(f"step {name}: {time.monotonic() - started:.1f} s")
 
 
 ML_SOURCE = "ml"  # the dbt source the Python models write
@@ -306,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(reason, file=sys.stderr)
             return 2
-        results = build(options.warehouse, folders)
+        results = build(options.warehouse, folders, log=lambda line: print(line, flush=True))
         print("\n".join(results.lines()))
         for name, message in results.errors:
             print(f"  ERROR {name}: {message}")
