@@ -104,12 +104,19 @@ class SparkBuildError(RuntimeError):
     pass
 
 
-def build(warehouse: Path, folders: SparkFolders) -> DbtResults:
+def build(warehouse: Path, folders: SparkFolders, *, raw_dir: Path | None = None) -> DbtResults:
     """Export ``warehouse``'s raw layer, register it and ``dbt build`` the project on Spark; dbt's results.
 
+    With ``raw_dir``, the raw layer tfm ingest wrote there (``TFM_RAW_PARQUET_DIR``) is registered instead of
+    an export; a ``RuntimeError`` names its folders that are behind the warehouse.
     Raises ``SparkBuildError`` (with the end of dbt's output) when dbt cannot run at all; a model or test that
     fails is in the returned results (``errors``)."""
-    tables = export_raw_layer(warehouse, folders.raw)
+    if raw_dir is not None:
+        from orchestration.ingest.parquet_raw import parquet_raw_tables
+
+        tables = parquet_raw_tables(warehouse, raw_dir)
+    else:
+        tables = export_raw_layer(warehouse, folders.raw)
     register_raw_tables(
         tables,
         project_dir=DBT_PROJECT_DIR,
@@ -218,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("build", "compare"))
     parser.add_argument("--warehouse", type=Path, required=True, help="the DuckDB warehouse (built by tfm)")
     parser.add_argument("--dir", type=Path, required=True, help="the folder the Spark build writes to")
+    parser.add_argument("--raw-dir", type=Path, help="the parquet raw layer tfm ingest wrote (TFM_RAW_PARQUET_DIR)")
     options = parser.parse_args(argv)
     folders = SparkFolders(options.dir)
     if options.command == "build":
@@ -225,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(reason, file=sys.stderr)
             return 2
-        results = build(options.warehouse, folders)
+        results = build(options.warehouse, folders, raw_dir=options.raw_dir)
         print("\n".join(results.lines()))
         for name, message in results.errors:
             print(f"  ERROR {name}: {message}")
