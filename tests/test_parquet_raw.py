@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -342,3 +343,20 @@ def test_a_parquet_folder_inside_the_landing_folder_is_refused(tfm_home):
     with pytest.raises(HomeError, match="overlap"):
         inside.prepare()
     assert not (tfm_home.landing / "lake").exists()
+
+
+def test_a_folder_gone_from_the_parquet_layer_is_written_again(con, landing, tmp_path):
+    put(landing, ATHENA_OCT, "year=2018/month=10/oct.parquet")
+    put(landing, LEGACY_CSV, "cur/legacy.csv")
+    scan_landing(con, landing)
+    assert load_pending(con)[1] == []
+    out = tmp_path / "parquet"
+    assert parquet_raw.sync_raw_parquet(con, out).failures == []
+    legacy = out / "raw" / "aws_cur_legacy" / "_billing_period=2023-11-01"
+    oct_files = _files(out / "raw" / "aws_cur_athena")
+    shutil.rmtree(legacy)  # a folder deleted by hand, or a share that was not mounted
+    assert parquet_raw.pending_folders(con, out) == ["raw.aws_cur_legacy 2023-11"]
+    assert parquet_raw.sync_raw_parquet(con, out).written == ["raw.aws_cur_legacy 2023-11"]
+    files = lit(legacy / "*.parquet")
+    assert duckdb.connect().execute(f"select count(*) from read_parquet({files})").fetchone()[0] == 1281
+    assert _files(out / "raw" / "aws_cur_athena") == oct_files
