@@ -162,6 +162,22 @@ def test_each_loaded_period_is_a_folder_holding_exactly_the_warehouse_rows(setti
         ("aws_cur_athena", NOV, True),
         ("aws_cur_legacy", LEGACY_NOV, True),
     ]
+    # The raw asset wrote its period itself (what runs the landing sensor launches do), and says so.
+    import dagster as dg
+
+    records = (
+        dg.DagsterInstance.get()
+        .fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(["raw", "aws_cur_legacy"]), asset_partitions=["2023-11"]
+            ),
+            limit=1,
+        )
+        .records
+    )
+    parquet = records[0].asset_materialization.metadata["parquet_raw"].value
+    assert parquet["written"] == ["raw.aws_cur_legacy"] and parquet["failures"] == []
+    assert parquet["folder"] == str(settings.raw_parquet)
     # An ingest with nothing to load rewrites nothing.
     before = _files(settings.raw_parquet)
     assert _ingest(settings) == []

@@ -196,13 +196,12 @@ def _plan(con: duckdb.DuckDBPyConnection, out: Path) -> list[_TablePlan]:
             plans.append(plan)
             continue
         on_disk = _period_folders(folder)
+        # Written whole before (no period then, or another writer's layout), or never: written whole now.
         layout_changed = (
             not recorded
             or None in recorded
             or not folder.is_dir()
-            or any(
-                child.is_file() and child.suffix == ".parquet" for child in folder.iterdir()
-            )  # one dataset
+            or any(child.is_file() and child.suffix == ".parquet" for child in folder.iterdir())
         )
         if layout_changed or any(
             state.columns_checksum != columns_checksum for state, _ in recorded.values()
