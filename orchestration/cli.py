@@ -214,6 +214,8 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
         _say(f"[{index}/{len(todo)}] {outcome} in {time.monotonic() - started:.1f}s: {loading}")
     console.finish("periods")
     problems += _orphaned_periods(settings, period, prune=prune)
+    if settings.raw_parquet is not None:
+        problems += [line for line in _sync_raw_parquet(settings) if line not in problems]
     # Rejected files and blocked periods stay visible on every run until they are fixed.
     con = connect(settings.warehouse, read_only=True)
     try:
@@ -227,6 +229,25 @@ def run_ingest(settings: Settings, period: date | None = None, *, prune: bool = 
     finally:
         con.close()
     return problems
+
+
+def _sync_raw_parquet(settings: Settings) -> list[str]:
+    """Bring the parquet raw layer (``TFM_RAW_PARQUET_DIR``) up to the warehouse: the periods loaded or pruned
+    by this ingest, and any an earlier one failed to write. Returns the folders it could not write."""
+    from orchestration.ingest.parquet_raw import sync_raw_parquet
+    from orchestration.ingest.warehouse import connect
+
+    con = connect(settings.warehouse, log=_say)
+    try:
+        report = sync_raw_parquet(con, settings.raw_parquet, log=console.log)
+    finally:
+        con.close()
+    if report.written or report.removed:
+        _say(
+            f"parquet raw layer: {len(report.written)} folder(s) written, {len(report.removed)} removed "
+            f"in {settings.raw_parquet}"
+        )
+    return report.failures
 
 
 def _orphaned_periods(settings: Settings, period: date | None, *, prune: bool) -> list[str]:
@@ -279,7 +300,13 @@ def _orphaned_periods(settings: Settings, period: date | None, *, prune: bool) -
     help="Delete the loaded periods whose files have all left the landing folder (named before deleting; "
     "closed periods are never pruned). Without it such periods are kept and reported.",
 )
-def ingest(landing: Path | None, period: str | None, prune: bool) -> None:
+@click.option(
+    "--parquet-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the raw layer as parquet here, one folder per table and billing period (as Spark reads "
+    "it); default $TFM_RAW_PARQUET_DIR, unset: none.",
+)
+def ingest(landing: Path | None, period: str | None, prune: bool, parquet_dir: Path | None) -> None:
     """Load new or changed billing files from the landing folder, one billing period at a time."""
     import os
 
@@ -287,6 +314,8 @@ def ingest(landing: Path | None, period: str | None, prune: bool) -> None:
         if not landing.is_dir():
             _fail(f"landing folder {landing} does not exist (or is not a folder); nothing was loaded or deleted")
         os.environ["TFM_LANDING"] = str(landing.resolve())
+    if parquet_dir is not None:
+        os.environ["TFM_RAW_PARQUET_DIR"] = str(parquet_dir.resolve())
     settings = _settings()
     started = _utc_now()
     problems = run_ingest(settings, _parse_period(period), prune=prune)

@@ -4,7 +4,8 @@
 (``landing/``, overridable with ``TFM_LANDING``), the Dagster instance (``dagster/``, unless
 ``DAGSTER_HOME`` is set), dbt's artifacts and logs (``dbt/target/``: the parsed project, and one folder per
 build, the last few kept) and tfm's log of failures (``logs/tfm.log``). Nothing is written into the source
-tree.
+tree. ``TFM_RAW_PARQUET_DIR`` (unset by default) names a folder where ingest also writes the raw layer as parquet
+(``orchestration.ingest.parquet_raw``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Settings:
     home: Path
     landing: Path
     dagster_home: Path
+    raw_parquet: Path | None = None  # TFM_RAW_PARQUET_DIR: ingest also writes the raw layer there as parquet
 
     @property
     def warehouse(self) -> Path:
@@ -101,13 +103,27 @@ class Settings:
         home = Path(env.get("TFM_HOME") or ".tfm").expanduser().resolve()
         landing = Path(env.get("TFM_LANDING") or home / "landing").expanduser().resolve()
         dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve()
-        return cls(home=home, landing=landing, dagster_home=dagster_home)
+        raw_parquet = env.get("TFM_RAW_PARQUET_DIR")
+        return cls(
+            home=home,
+            landing=landing,
+            dagster_home=dagster_home,
+            raw_parquet=Path(raw_parquet).expanduser().resolve() if raw_parquet else None,
+        )
 
     def prepare(self) -> None:
         """Create the folders, write tfm's Dagster settings, and point dbt and Dagster at them (environment).
 
         Raises :class:`HomeError` when a folder cannot be created or the Dagster settings cannot be written.
         """
+        if self.raw_parquet is not None and (
+            self.raw_parquet.is_relative_to(self.landing) or self.landing.is_relative_to(self.raw_parquet)
+        ):
+            raise HomeError(
+                f"the parquet folder {self.raw_parquet} (TFM_RAW_PARQUET_DIR) and the landing folder "
+                f"{self.landing} overlap: ingest would read the parquet it writes as billing files; choose a "
+                "folder outside the landing folder"
+            )
         folders = [self.home, self.dagster_home, self.dbt_target_dir, self.log_file.parent]
         # The default landing folder is created on first use. A landing folder named by TFM_LANDING or
         # --landing never is: a typo, or a share that is not mounted, must be an error, not an empty folder
@@ -130,6 +146,8 @@ class Settings:
         os.environ["TFM_LANDING"] = str(self.landing)
         os.environ["DAGSTER_HOME"] = str(self.dagster_home)
         os.environ["TFM_WAREHOUSE_PATH"] = str(self.warehouse)
+        if self.raw_parquet is not None:
+            os.environ["TFM_RAW_PARQUET_DIR"] = str(self.raw_parquet)
         # dagster-dbt puts each build's artifacts and dbt.log in a folder of its own under this one.
         os.environ["DBT_TARGET_PATH"] = str(self.dbt_target_dir)
 

@@ -164,15 +164,28 @@ class SparkBuildError(RuntimeError):
     pass
 
 
-def build(warehouse: Path, folders: SparkFolders, log: Callable[[str], None] = lambda _: None) -> DbtResults:
+def build(
+    warehouse: Path,
+    folders: SparkFolders,
+    log: Callable[[str], None] = lambda _: None,
+    *,
+    raw_dir: Path | None = None,
+) -> DbtResults:
     """Export ``warehouse``'s raw layer, register it and build the project on Spark; dbt's results.
 
-    ``log`` receives one line per step as it ends (``step <name>: <seconds> s``). Raises ``SparkBuildError``
-    (with the end of dbt's output) when dbt or the Python models cannot run at all; a model or test that
-    fails is in the returned results (``errors``)."""
+    With ``raw_dir``, the raw layer tfm ingest wrote there (``TFM_RAW_PARQUET_DIR``) is registered instead of
+    an export; a ``RuntimeError`` names its folders that are behind the warehouse. ``log`` receives one line
+    per step as it ends (``step <name>: <seconds> s``). Raises ``SparkBuildError`` (with the end of dbt's
+    output) when dbt or the Python models cannot run at all; a model or test that fails is in the returned
+    results (``errors``)."""
     timer = _StepTimer(log)
-    with timer("export raw layer"):
-        tables = export_raw_layer(warehouse, folders.raw)
+    if raw_dir is not None:
+        from orchestration.ingest.parquet_raw import parquet_raw_tables
+
+        tables = parquet_raw_tables(warehouse, raw_dir)
+    else:
+        with timer("export raw layer"):
+            tables = export_raw_layer(warehouse, folders.raw)
     with timer("register raw tables"):
         register_raw_tables(
             tables, project_dir=DBT_PROJECT_DIR, profiles_dir=REPO_ROOT, env=folders.environment(),
@@ -313,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("build", "compare", "models"))
     parser.add_argument("--warehouse", type=Path, help="the DuckDB warehouse (built by tfm): build, compare")
     parser.add_argument("--dir", type=Path, required=True, help="the folder the Spark build writes to")
+    parser.add_argument("--raw-dir", type=Path, help="the parquet raw layer tfm ingest wrote (TFM_RAW_PARQUET_DIR)")
     options = parser.parse_args(argv)
     folders = SparkFolders(options.dir)
     if options.command == "models":
@@ -326,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             print(reason, file=sys.stderr)
             return 2
-        results = build(options.warehouse, folders, log=lambda line: print(line, flush=True))
+        results = build(
+            options.warehouse, folders, log=lambda line: print(line, flush=True), raw_dir=options.raw_dir
+        )
         print("\n".join(results.lines()))
         for name, message in results.errors:
             print(f"  ERROR {name}: {message}")

@@ -25,12 +25,15 @@ Table and column names come from the warehouse's catalog and are quoted; paths a
 from __future__ import annotations
 
 import argparse
+import ctypes
+import errno
 import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -66,6 +69,122 @@ def _select_list(columns: list[tuple[str, str]]) -> str:
     return ", ".join(_column(name, data_type) for name, data_type in columns)
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[str, str]]:
+    """The columns of a table of the connection's database, in order: (name, DuckDB type)."""
+    return con.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_catalog = current_database() and table_schema = ? and table_name = ?"
+        " order by ordinal_position",
+        [schema, name],
+    ).fetchall()
+
+
+def select_rows(schema: str, name: str, columns: list[tuple[str, str]], *, period: date | None = None) -> str:
+    """The query of a table's rows as Spark reads them; with ``period``, of that billing period only, without
+    the partition column (its value is the partition folder's name, as in a partitioned dataset)."""
+    relation = f"{q(schema)}.{q(name)}"
+    if period is None:
+        return f"select {_select_list(columns)} from {relation}"
+    kept = [(column, data_type) for column, data_type in columns if column != PERIOD_COLUMN]
+    return f"select {_select_list(kept)} from {relation} where {q(PERIOD_COLUMN)} = date {lit(period.isoformat())}"
+
+
+def partition_folder(table_folder: Path, period: date) -> Path:
+    """The folder of one billing period in a partitioned dataset: ``_billing_period=YYYY-MM-01``."""
+    return table_folder / f"{PERIOD_COLUMN}={period.isoformat()}"
+
+
+def write_dataset(
+    con: duckdb.DuckDBPyConnection, select: str, target: Path, *, partitioned: bool = False
+) -> int:
+    """Write the rows of ``select`` as the parquet folder ``target``, atomically; the number of rows written.
+
+    One file (``part_0.parquet``), or with ``partitioned`` one folder per billing period (the select's
+    ``_billing_period`` column). The folder is written beside ``target`` (``.<name>.writing``, which readers
+    skip) and swapped in by rename: a reader sees the old folder or the new one, never part of either, and a
+    write that fails leaves the old one as it was.
+    """
+    staging = target.with_name(f".{target.name}.writing")
+    _remove(staging)
+    staging.mkdir(parents=True)
+    try:
+        if partitioned:
+            written = con.execute(
+                f"copy ({select}) to {lit(staging)}"
+                f" (format parquet, partition_by ({q(PERIOD_COLUMN)}), filename_pattern 'part_{{i}}')"
+            ).fetchone()[0]
+        else:
+            written = con.execute(
+                f"copy ({select}) to {lit(staging / 'part_0.parquet')} (format parquet)"
+            ).fetchone()[0]
+        swap_in(staging, target)
+    finally:
+        _remove(staging)
+    return written
+
+
+def swap_in(staging: Path, target: Path) -> None:
+    """Put the folder ``staging`` in the place of ``target`` by rename (``staging`` is gone afterwards).
+
+    On Linux the two folders are exchanged in one step (``renameat2(RENAME_EXCHANGE)``); elsewhere, or on a
+    file system without it, ``target`` is moved aside and ``staging`` renamed into its place, two renames
+    apart. The replaced folder is then deleted.
+    """
+    if not target.exists():
+        staging.rename(target)
+        return
+    replaced = target.with_name(f".{target.name}.replaced")
+    _remove(replaced)
+    if _exchange(staging, target):
+        staging.rename(replaced)
+    else:
+        target.rename(replaced)
+        staging.rename(target)
+    _remove(replaced)
+
+
+def remove_dataset(target: Path) -> None:
+    """Delete a parquet folder: renamed out of readers' sight in one step, then deleted."""
+    if not target.exists():
+        return
+    removed = target.with_name(f".{target.name}.removed")
+    _remove(removed)
+    target.rename(removed)
+    _remove(removed)
+
+
+def _remove(folder: Path) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Exchange two paths atomically (Linux ``renameat2``); False where that is not available."""
+    if sys.platform != "linux":
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EPERM, errno.ENOTSUP):  # not supported here
+        return False
+    raise OSError(error, os.strerror(error), str(first), None, str(second))
+
+
+def write_table(con: duckdb.DuckDBPyConnection, schema: str, name: str, target: Path) -> RawTable:
+    """Write one table as the parquet folder ``target`` (see :func:`write_dataset`): partitioned by billing
+    period when it has ingest's ``_billing_period`` column and rows, else one file that carries its schema."""
+    columns = table_columns(con, schema, name)
+    rows = con.execute(f"select count(*) from {q(schema)}.{q(name)}").fetchone()[0]
+    partitioned = rows > 0 and any(column == PERIOD_COLUMN for column, _ in columns)
+    write_dataset(con, select_rows(schema, name, columns), target, partitioned=partitioned)
+    return RawTable(schema, name, str(target.resolve()), partitioned, rows)
+
+
 def export_raw_layer(warehouse: Path, out: Path) -> list[RawTable]:
     """Write the raw tables of ``warehouse`` under ``out`` (replacing what an earlier export wrote there)."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -77,39 +196,8 @@ def export_raw_layer(warehouse: Path, out: Path) -> list[RawTable]:
             " and table_schema in (select unnest(?)) order by table_schema, table_name",
             [list(RAW_SCHEMAS)],
         ).fetchall()
-        written = []
-        for schema, name in tables:
-            columns = con.execute(
-                "select column_name, data_type from information_schema.columns"
-                " where table_catalog = current_database() and table_schema = ? and table_name = ?"
-                " order by ordinal_position",
-                [schema, name],
-            ).fetchall()
-            relation = f"{q(schema)}.{q(name)}"
-            rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
-            target = out / schema / name
-            # Written beside the dataset and swapped in whole: a failed export leaves the earlier one intact.
-            staging = target.with_name(f".{name}.writing")
-            if staging.exists():
-                shutil.rmtree(staging)
-            staging.mkdir(parents=True)
-            partitioned = rows > 0 and any(column == PERIOD_COLUMN for column, _ in columns)
-            select = f"select {_select_list(columns)} from {relation}"
-            if partitioned:
-                con.execute(
-                    f"copy ({select}) to {lit(staging)}"
-                    f" (format parquet, partition_by ({q(PERIOD_COLUMN)}), filename_pattern 'part_{{i}}')"
-                )
-            else:
-                con.execute(f"copy ({select}) to {lit(staging / 'part_0.parquet')} (format parquet)")
-            replaced = target.with_name(f".{name}.replaced")
-            if target.exists():
-                target.rename(replaced)
-            staging.rename(target)
-            if replaced.exists():
-                shutil.rmtree(replaced)
-            written.append(RawTable(schema, name, str(target.resolve()), partitioned, rows))
-        return written
+        # Each table is written beside the dataset and swapped in whole: a failed export leaves the earlier one.
+        return [write_table(con, schema, name, out / schema / name) for schema, name in tables]
     finally:
         con.close()
 

@@ -21,6 +21,7 @@ from orchestration.defs.resources import TfmWarehouse
 from orchestration.ingest.errors import BadFileError, NotBillingDataError, PeriodBlockedError
 from orchestration.ingest.formats import FAMILIES, SourceFamily, is_data_file
 from orchestration.ingest.loader import file_checksum, inspect_file, load_period, period_states, scan_landing
+from orchestration.ingest.parquet_raw import sync_raw_parquet
 from orchestration.quoting import q
 from orchestration.settings import Settings
 
@@ -163,11 +164,24 @@ def _build_raw_asset(family: SourceFamily) -> dg.AssetsDefinition:
             except PeriodBlockedError as exc:
                 raise dg.Failure(description=str(exc)) from exc
             contents = period_contents(con, family, period)
+            parquet = None
+            if warehouse.raw_parquet is not None:
+                # After the commit, under the warehouse's lock: the parquet raw layer follows what is loaded.
+                parquet = sync_raw_parquet(con, warehouse.raw_parquet, log=context.log.info)
         if not result.replaced:
             context.log.info(
                 f"{family.description} {period:%Y-%m} unchanged: {contents['rows']:,} rows already loaded"
             )
-        return dg.MaterializeResult(metadata=_raw_metadata(family, period, result, contents))
+        metadata = _raw_metadata(family, period, result, contents)
+        if parquet is not None:
+            # The load stands; a parquet folder not written is reported and written by the next ingest.
+            for failure in parquet.failures:
+                context.log.error(failure)
+            metadata["parquet_raw"] = dg.MetadataValue.json(
+                {"folder": str(warehouse.raw_parquet), "written": parquet.written, "removed": parquet.removed,
+                 "failures": parquet.failures}
+            )  # fmt: skip
+        return dg.MaterializeResult(metadata=metadata)
 
     return _raw
 

@@ -15,14 +15,20 @@ from orchestration.settings import Settings
 
 
 class TfmWarehouse(dg.ConfigurableResource):
-    """The DuckDB warehouse file and the landing folder it is loaded from."""
+    """The DuckDB warehouse file, the landing folder it is loaded from, and the folder (empty: none) where
+    ingest also writes the raw layer as parquet (``TFM_RAW_PARQUET_DIR``)."""
 
     warehouse_path: str
     landing_path: str
+    raw_parquet_path: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TfmWarehouse:
-        return cls(warehouse_path=str(settings.warehouse), landing_path=str(settings.landing))
+        return cls(
+            warehouse_path=str(settings.warehouse),
+            landing_path=str(settings.landing),
+            raw_parquet_path=str(settings.raw_parquet or ""),
+        )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # A run launched by Dagster's daemon or UI names the process executing it, as the CLI's runs do, so
@@ -33,6 +39,10 @@ class TfmWarehouse(dg.ConfigurableResource):
     @property
     def landing(self) -> Path:
         return Path(self.landing_path)
+
+    @property
+    def raw_parquet(self) -> Path | None:
+        return Path(self.raw_parquet_path) if self.raw_parquet_path else None
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
