@@ -326,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("build", "compare", "models"))
     parser.add_argument("--warehouse", type=Path, help="the DuckDB warehouse (built by tfm): build, compare")
     parser.add_argument("--dir", type=Path, required=True, help="the folder the Spark build writes to")
-    parser.add_argument("--raw-dir", type=Path, help="the parquet raw layer tfm ingest wrote (TFM_RAW_PARQUET_DIR)")
+    parser.add_argument(
+        "--raw-dir", type=Path, help="the parquet raw layer tfm ingest wrote (TFM_RAW_PARQUET_DIR)"
+    )
     options = parser.parse_args(argv)
     folders = SparkFolders(options.dir)
     if options.command == "models":
