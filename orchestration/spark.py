@@ -22,6 +22,7 @@ table), its Derby catalog (``DIR/metastore``), dbt's target and logs. The local 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -196,7 +197,9 @@ def build(
     # As tfm build on DuckDB: what the Python models read, the models, then what reads their tables.
     before, after = folders.target / "1-before-models", folders.target / "2-after-models"
     with timer("dbt build before the models"):
-        _dbt_step(folders, before, "build", "--exclude", "tag:duckdb_fixtures", f"source:{ML_SOURCE}+")
+        _dbt_step(
+            folders, before, "build", "--exclude", "tag:duckdb_fixtures", f"source:{ML_SOURCE}+", log=log
+        )
     with timer("python models"):
         models = subprocess.run(
             [sys.executable, "-m", "orchestration.spark", "models", "--dir", str(folders.root)],
@@ -207,7 +210,14 @@ def build(
         raise SparkBuildError(f"the Python models failed on Spark (exit {models.returncode}):\n{tail}")
     with timer("dbt build after the models"):
         _dbt_step(
-            folders, after, "build", "--select", f"source:{ML_SOURCE}+", "--exclude", "tag:duckdb_fixtures"
+            folders,
+            after,
+            "build",
+            "--select",
+            f"source:{ML_SOURCE}+",
+            "--exclude",
+            "tag:duckdb_fixtures",
+            log=log,
         )
     return dbt_results_of([before, after])
 
@@ -226,13 +236,67 @@ class _StepTimer:
 ML_SOURCE = "ml"  # the dbt source the Python models write
 
 
-def _dbt_step(folders: SparkFolders, target: Path, *args: str) -> None:
+def _dbt_step(folders: SparkFolders, target: Path, *args: str, log: Callable[[str], None] = print) -> None:
+    """``dbt <args>`` into ``target``; nodes that failed on Spark's task deserialization bug are built again once."""
     done = run_dbt(folders, *args, target=target)
     if not (target / "run_results.json").is_file():
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
         raise SparkBuildError(
             f"dbt {' '.join(args)} on Spark wrote no results (exit {done.returncode}):\n{tail}"
         )
+    _retry_deserialization_failures(folders, target, args, log)
+
+
+# Spark 4 (local session, adaptive execution) now and then fails a task whose plan holds a union: "cannot assign
+# instance of scala.collection.generic.DefaultSerializationProxy to field ...UnionExec.children". The same query
+# passes when run again; no other failure is retried.
+SPARK_DESERIALIZATION_BUG = "DefaultSerializationProxy"
+
+
+def _retry_deserialization_failures(folders: SparkFolders, target: Path, args: tuple[str, ...], log) -> None:
+    """Build again, once, the models whose node failed on ``SPARK_DESERIALIZATION_BUG`` (a model, or one of its
+    unit tests) and everything after them in the step; their new results replace the failed and skipped ones in
+    ``target/run_results.json`` (the first attempt's file is kept beside it)."""
+    results_file = target / "run_results.json"
+    first = json.loads(results_file.read_text())
+    models = sorted(
+        {
+            result["unique_id"].split(".")[2]
+            for result in first["results"]
+            if result["status"] in ("error", "fail")
+            and SPARK_DESERIALIZATION_BUG in str(result.get("message") or "")
+            and result["unique_id"].split(".")[0] in ("model", "unit_test")
+        }
+    )
+    if not models:
+        return
+    log(f"retrying {', '.join(models)} and what follows them: Spark failed a task on its deserialization bug")
+    selected = " ".join(f"{model}+" for model in models)
+    step_select = args[args.index("--select") + 1] if "--select" in args else None
+    if step_select:  # within the step's own selection
+        selected = " ".join(f"{step_select},{model}+" for model in models)
+    exclude = args[args.index("--exclude") + 1 :] if "--exclude" in args else ()
+    exclude = tuple(word for word in exclude if not word.startswith("--"))
+    retry_target = target.with_name(target.name + "-retry")
+    if retry_target.exists():
+        shutil.rmtree(retry_target)
+    run_dbt(
+        folders,
+        "build",
+        "--select",
+        selected,
+        *(("--exclude", *exclude) if exclude else ()),
+        target=retry_target,
+    )
+    retry_file = retry_target / "run_results.json"
+    if not retry_file.is_file():
+        return  # the first attempt's results stand
+    again = {result["unique_id"]: result for result in json.loads(retry_file.read_text())["results"]}
+    (target / "run_results.first-attempt.json").write_text(results_file.read_text())
+    first["results"] = [again.get(result["unique_id"], result) for result in first["results"]]
+    results_file.write_text(json.dumps(first))
+    still = [r["unique_id"] for r in again.values() if r["status"] in ("error", "fail")]
+    log(f"retry: {len(again)} nodes built again, {len(still)} failed")
 
 
 @dataclass(frozen=True)
