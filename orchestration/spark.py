@@ -9,10 +9,9 @@
 there as ``tfm build`` does on DuckDB: ``dbt build`` of everything the Python models do not feed, the Python
 models (forecasts and anomalies, ``orchestration.predictions`` through a ``SparkStore``: they read the Spark
 marts and write the ``ml`` tables in Spark's catalog), then ``dbt build`` of what reads them. Every model,
-seed, data test and unit test runs, but the unit tests tagged ``duckdb_fixtures``, whose fixtures are DuckDB
-SQL. Then it compares. ``compare`` prints, for every table of the schema ``marts`` in the DuckDB warehouse, its row
-count on both engines and whether every DECIMAL column adds up to the same amount to the cent (both sums exact
-DECIMAL), and exits 1 when a mart is missing on Spark or differs.
+seed, data test and unit test runs. Then it compares. ``compare`` prints, for every table of the schema
+``marts`` in the DuckDB warehouse, its row count on both engines and whether every DECIMAL column adds up to the
+same amount to the cent (both sums exact DECIMAL), and exits 1 when a mart is missing on Spark or differs.
 
 Everything Spark writes stays under ``DIR``: the session's warehouse folder (``DIR/warehouse``, one folder per
 table), its Derby catalog (``DIR/metastore``), dbt's target and logs. The local session needs pyspark (the
@@ -197,9 +196,7 @@ def build(
     # As tfm build on DuckDB: what the Python models read, the models, then what reads their tables.
     before, after = folders.target / "1-before-models", folders.target / "2-after-models"
     with timer("dbt build before the models"):
-        _dbt_step(
-            folders, before, "build", "--exclude", "tag:duckdb_fixtures", f"source:{ML_SOURCE}+", log=log
-        )
+        _dbt_step(folders, before, "build", "--exclude", f"source:{ML_SOURCE}+", log=log)
     with timer("python models"):
         models = subprocess.run(
             [sys.executable, "-m", "orchestration.spark", "models", "--dir", str(folders.root)],
@@ -209,16 +206,7 @@ def build(
         tail = "\n".join((models.stdout + models.stderr).splitlines()[-40:])
         raise SparkBuildError(f"the Python models failed on Spark (exit {models.returncode}):\n{tail}")
     with timer("dbt build after the models"):
-        _dbt_step(
-            folders,
-            after,
-            "build",
-            "--select",
-            f"source:{ML_SOURCE}+",
-            "--exclude",
-            "tag:duckdb_fixtures",
-            log=log,
-        )
+        _dbt_step(folders, after, "build", "--select", f"source:{ML_SOURCE}+", log=log)
     return dbt_results_of([before, after])
 
 
