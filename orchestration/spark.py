@@ -179,6 +179,7 @@ def build(
     output) when dbt or the Python models cannot run at all; a model or test that fails is in the returned
     results (``errors``)."""
     timer = _StepTimer(log)
+    folders.root.mkdir(parents=True, exist_ok=True)
     if raw_dir is not None:
         from orchestration.ingest.parquet_raw import parquet_raw_tables
 
