@@ -1,4 +1,4 @@
-"""The raw layer Spark reads: a tfm warehouse's raw and ml tables as parquet, one folder per billing period.
+"""The raw layer Spark reads: a tfm warehouse's raw tables as parquet, one folder per billing period.
 
 No Spark here (tests/test_spark.py builds on it): what the export writes is read back with DuckDB.
 """
@@ -35,8 +35,10 @@ def warehouse(tmp_path):
     con.execute('create table raw."acc""ounts" (account_id varchar, name varchar)')
     con.execute("insert into raw.\"acc\"\"ounts\" values ('1', 'Prod')")
     con.execute("create table raw.empty_bills (id varchar, _billing_period date)")
+    con.execute("create table raw.prices (day date, amount decimal(38, 18))")
+    con.execute("insert into raw.prices values (date '2026-03-02', 1.5)")
+    # The Python models write their ml tables on Spark themselves: never exported.
     con.execute("create table ml.forecasts (day date, amount decimal(38, 18))")
-    con.execute("insert into ml.forecasts values (date '2026-03-02', 1.5)")
     con.execute("create table marts.not_raw (x int)")
     con.close()
     return path
@@ -62,7 +64,7 @@ def test_each_billing_period_is_one_folder_and_every_row_and_cost_survives(wareh
         ("raw", "bills"),
         ("raw", 'acc"ounts'),
         ("raw", "empty_bills"),
-        ("ml", "forecasts"),
+        ("raw", "prices"),
     }
     bills = tables[("raw", "bills")]
     assert bills.partitioned and bills.rows == 3
@@ -91,7 +93,7 @@ def test_each_billing_period_is_one_folder_and_every_row_and_cost_survives(wareh
     assert not tables[("raw", 'acc"ounts')].partitioned
     # An empty table is one file that carries its schema; other schemas are not exported.
     assert tables[("raw", "empty_bills")].rows == 0 and any((out / "raw" / "empty_bills").glob("*.parquet"))
-    assert not (out / "marts").exists()
+    assert not (out / "marts").exists() and not (out / "ml").exists()
 
 
 def test_timestamps_are_written_as_the_utc_instants_they_hold(warehouse, tmp_path):
@@ -116,16 +118,16 @@ def test_a_restated_period_replaces_its_folder_and_a_failed_export_keeps_the_las
     con.execute(
         "insert into raw.bills values ('b2', 99, null, timestamp '2026-02-10 00:00:00', 'q', date '2026-02-01')"
     )
-    con.execute("insert into ml.forecasts values (date '2026-03-03', 2.5)")
+    con.execute("insert into raw.prices values (date '2026-03-03', 2.5)")
     con.close()
 
     export_raw_layer(warehouse, out)
     assert [r[0] for r in _read(out / "raw" / "bills", "line_item_id")] == ["b2", "c"]
     assert not list(out.rglob("*.writing")) and not list(out.rglob("*.replaced"))
 
-    # The next export fails on the ml table, after the raw tables were written: the ml dataset of the last
+    # The next export fails on the last table, after the others were written: that table's dataset of the last
     # export stays whole and readable.
-    before = _read(out / "ml" / "forecasts")
+    before = _read(out / "raw" / "prices")
     real = spark_raw._select_list
 
     def broken(columns):
@@ -137,7 +139,7 @@ def test_a_restated_period_replaces_its_folder_and_a_failed_export_keeps_the_las
     with pytest.raises(duckdb.Error):
         export_raw_layer(warehouse, out)
     assert (
-        _read(out / "ml" / "forecasts")
+        _read(out / "raw" / "prices")
         == before
         == [
             (date(2026, 3, 2), Decimal("1.500000000000000000")),
