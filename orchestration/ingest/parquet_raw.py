@@ -239,10 +239,7 @@ def _record(
     rows: int,
     location: Path,
 ) -> None:
-    con.execute(
-        "DELETE FROM meta.parquet_partitions WHERE table_name = ? AND billing_period IS NOT DISTINCT FROM ?",
-        [table, period],
-    )
+    _forget(con, table, [period])
     con.execute(
         "INSERT INTO meta.parquet_partitions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [table, period, state.loaded_at, state.ledger_checksum, state.columns_checksum, rows, str(location),
@@ -333,8 +330,12 @@ def sync_raw_parquet(con: duckdb.DuckDBPyConnection, out: Path, *, log: Log = _q
 
 def pending_folders(con: duckdb.DuckDBPyConnection, out: Path) -> list[str]:
     """The tables and periods whose parquet folders under ``out`` are behind the warehouse (read-only)."""
+    return _pending(_plan(con, out))
+
+
+def _pending(plans: list[_TablePlan]) -> list[str]:
     pending = []
-    for plan in _plan(con, out):
+    for plan in plans:
         if plan.whole is not None:
             pending.append(f"{SCHEMA}.{plan.name}")
         pending += [f"{SCHEMA}.{plan.name} {period:%Y-%m}" for period in plan.write + plan.remove]
@@ -351,7 +352,8 @@ def parquet_raw_tables(warehouse: Path, out: Path) -> list[RawTable]:
 
     con = connect(warehouse, read_only=True)
     try:
-        behind = pending_folders(con, out)
+        plans = _plan(con, out)  # once: a table without periods is hashed whole to plan it
+        behind = _pending(plans)
         if behind:
             shown = ", ".join(behind[:5]) + (f" and {len(behind) - 5} more" if len(behind) > 5 else "")
             raise RuntimeError(
@@ -359,7 +361,7 @@ def parquet_raw_tables(warehouse: Path, out: Path) -> list[RawTable]:
                 f"run tfm ingest with TFM_RAW_PARQUET_DIR={out} to write it"
             )
         tables = []
-        for plan in _plan(con, out):
+        for plan in plans:
             rows = con.execute(
                 "SELECT coalesce(sum(row_count), 0) FROM meta.parquet_partitions WHERE table_name = ?",
                 [plan.name],
