@@ -97,7 +97,9 @@ def _describe_failure(exc: BaseException) -> str:
     for error in chain:
         module = type(error).__module__
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        if type(error).__name__ == "DagsterDbtCliRuntimeError":  # dbt failed outside a run: parsing the project
+        if (
+            type(error).__name__ == "DagsterDbtCliRuntimeError"
+        ):  # dbt failed outside a run: parsing the project
             return "; ".join(_dbt_problems(str(error), limit=2))
         if module.startswith("sqlalchemy"):
             state = "is not writable" if not os.access(settings.dagster_home, os.W_OK) else "cannot be used"
@@ -264,7 +266,9 @@ def _orphaned_periods(settings: Settings, period: date | None, *, prune: bool) -
             return []
         if not prune:
             problems = [orphan_message(state, rows) for state, rows in orphans]
-            ready = con.execute("SELECT count(*) FROM meta.landing_files WHERE status = 'ready'").fetchone()[0]
+            ready = con.execute("SELECT count(*) FROM meta.landing_files WHERE status = 'ready'").fetchone()[
+                0
+            ]
             if ready == 0:
                 problems.insert(
                     0,
@@ -312,7 +316,9 @@ def ingest(landing: Path | None, period: str | None, prune: bool, parquet_dir: P
 
     if landing is not None:
         if not landing.is_dir():
-            _fail(f"landing folder {landing} does not exist (or is not a folder); nothing was loaded or deleted")
+            _fail(
+                f"landing folder {landing} does not exist (or is not a folder); nothing was loaded or deleted"
+            )
         os.environ["TFM_LANDING"] = str(landing.resolve())
     if parquet_dir is not None:
         os.environ["TFM_RAW_PARQUET_DIR"] = str(parquet_dir.resolve())
@@ -414,7 +420,9 @@ def run_build(
         if close:
             selection = selection | dg.AssetSelection.assets(PERIOD_CLOSE)
             periods = [f"{p:%Y-%m}" for p in close]
-            run_config["ops"]["period_close"] = {"config": {"periods": periods, "closed_by": closed_by or "tfm"}}
+            run_config["ops"]["period_close"] = {
+                "config": {"periods": periods, "closed_by": closed_by or "tfm"}
+            }
         else:
             selection = selection | dg.AssetSelection.assets(PUBLISHED)
     # The named job (build, or close), on the selected assets with every check on them: the dbt tests, and the
@@ -458,7 +466,9 @@ def run_build(
     if result.success and select is None and not close:
         _say(f"published {settings.published} (what tfm sql reads)")
     elif select is not None and result.success:
-        _say("a --select build publishes nothing: tfm sql reads the last whole build (tfm sql --live: this one)")
+        _say(
+            "a --select build publishes nothing: tfm sql reads the last whole build (tfm sql --live: this one)"
+        )
     return problems
 
 
@@ -518,7 +528,9 @@ def _dbt_problems(message: str, limit: int = 5) -> list[str]:
     lines = []
     for header, *details in errors:
         # dbt repeats the node in its first detail line ("Runtime Error in test x"): the cause comes after.
-        causes = [d for d in details if not re.match(r"^\w+ Error( in .*)?$", d) and not d.startswith("compiled")]
+        causes = [
+            d for d in details if not re.match(r"^\w+ Error( in .*)?$", d) and not d.startswith("compiled")
+        ]
         cause = ": ".join(causes[:2] if causes and causes[0].endswith("Error") else causes[:1])
         lines.append(f"{header}: {cause}" if cause else header)
     if not lines:
@@ -546,17 +558,105 @@ def build(select: str | None, full_refresh: bool) -> None:
     Only the billing periods whose raw data changed since the last whole build are rebuilt in the models with a
     row per charge; everything is, the first time and whenever the dbt project (a model, a seed) changed.
     """
+    _duckdb_target()
     settings = _settings()
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' (or 'tfm demo') first")
     _report(run_build(settings, select, full_refresh=full_refresh))
 
 
+# --- spark --------------------------------------------------------------------------------------------
+
+
+def _duckdb_target() -> None:
+    """tfm build and close run on the DuckDB warehouse: refuse the profile's spark output instead of half-building."""
+    from orchestration.settings import dbt_target
+
+    if dbt_target() == "spark":
+        _fail(
+            "TFM_DBT_TARGET=spark: tfm build and tfm close build the DuckDB warehouse; build on Spark with "
+            "'tfm spark build' (unset TFM_DBT_TARGET for DuckDB)"
+        )
+
+
+@main.group(name="spark")
+def spark_group() -> None:
+    """The same dbt project on Apache Spark (the profile's spark output: a local session unless TFM_SPARK_METHOD
+    names a cluster)."""
+
+
+@spark_group.command(name="build")
+@click.option(
+    "--compare", is_flag=True,
+    help="Then compare every public mart with the DuckDB warehouse's (rows, and money to the cent).",
+)  # fmt: skip
+def spark_build(compare: bool) -> None:
+    """Build the dbt project on Spark from the warehouse's raw layer, as tfm build does on DuckDB.
+
+    \b
+    The raw layer Spark reads: the parquet folders tfm ingest writes when TFM_RAW_PARQUET_DIR is set (refused,
+    naming them, while any is behind the warehouse), else an export of the warehouse's raw tables. Then: dbt
+    build of what the Python models read, the Python models (forecasts, anomalies) on Spark, dbt build of the
+    rest, and the marts' Great Expectations suites on Spark's tables. Everything is written under
+    $TFM_HOME/spark (catalog, tables, dbt's artifacts, quality/data_docs). Exits 1 when a model or test
+    fails or a blocking check fails.
+    """
+    import os
+
+    from orchestration.quality.checks import blocking_failures
+    from orchestration.spark import (
+        SparkBuildError,
+        SparkFolders,
+        build,
+        check_lines,
+        compare_marts,
+        comparison_lines,
+        java_missing,
+        quality_results,
+    )
+
+    method = os.environ.get("TFM_SPARK_METHOD", "session")
+    if method != "session":
+        _fail(
+            f"TFM_SPARK_METHOD={method}: tfm spark build runs a local Spark session (its Python models and checks "
+            "open one beside dbt's); on a cluster, build with dbt itself (TFM_DBT_TARGET=spark dbt build, README)"
+        )
+    settings = _settings()
+    if not settings.warehouse.exists():
+        _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' (or 'tfm demo') first")
+    reason = java_missing()
+    if reason:
+        _fail(reason)
+    folders = SparkFolders(settings.home / "spark")
+    try:
+        results = build(settings.warehouse, folders, log=_say, raw_dir=settings.raw_parquet)
+    except (SparkBuildError, RuntimeError) as exc:
+        _fail(str(exc))
+    for line in results.lines():
+        _say(line)
+    problems = [f"dbt on Spark: {name}: {message.splitlines()[0][:300]}" for name, message in results.errors]
+    checks = quality_results(folders)
+    for line in check_lines(checks):
+        _say(line)
+    problems += [
+        f"quality check failed on Spark: {r.name} ({r.target}): {r.value}; see {folders.quality / 'data_docs'}"
+        for r in blocking_failures(checks)
+    ]
+    if compare:
+        comparisons = compare_marts(settings.warehouse, folders.warehouse)
+        for line in comparison_lines(comparisons):
+            _say(line)
+        problems += [f"{c.table} differs between DuckDB and Spark" for c in comparisons if not c.equal]
+    _report(problems)
+
+
 # --- close --------------------------------------------------------------------------------------------
 
 
 @main.command(name="close")
-@click.option("--period", "periods", multiple=True, required=True, help="Billing period to close, YYYY-MM (repeatable).")
+@click.option(
+    "--period", "periods", multiple=True, required=True, help="Billing period to close, YYYY-MM (repeatable)."
+)
 @click.option("--by", "closed_by", help="Who closes it, recorded with the close version (default: the user).")
 def close_command(periods: tuple[str, ...], closed_by: str | None) -> None:
     """Close billing periods for finance: build, check, and freeze each period's marts if every check passes.
@@ -579,6 +679,7 @@ def close_command(periods: tuple[str, ...], closed_by: str | None) -> None:
     """
     import getpass
 
+    _duckdb_target()
     settings = _settings()
     if not settings.warehouse.exists():
         _fail(f"no warehouse at {settings.warehouse}; run 'tfm ingest' (or 'tfm demo') first")
@@ -620,7 +721,9 @@ def _print_closes(settings: Settings, periods: list[date]) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", required=True, type=click.Choice(["cur2", "cur-legacy-csv", "focus-1.2"]))
 @click.option("--months", default=1, show_default=True, type=click.IntRange(min=1))
-@click.option("--rows", default=100_000, show_default=True, type=click.IntRange(min=1), help="Rows per month.")
+@click.option(
+    "--rows", default=100_000, show_default=True, type=click.IntRange(min=1), help="Rows per month."
+)
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--start", default="2026-01", show_default=True, help="First billing period (YYYY-MM).")
 @click.option(
@@ -757,7 +860,14 @@ def ui(port: int) -> None:
 # --- demo ---------------------------------------------------------------------------------------------
 
 DEMO_CLOSE = ("2026-01", "2026-02", "2026-03")
-DEMO_GENERATED = {"fmt": "cur2", "months": 3, "rows": 20_000, "seed": 42, "start": "2026-01", "file_format": "parquet"}
+DEMO_GENERATED = {
+    "fmt": "cur2",
+    "months": 3,
+    "rows": 20_000,
+    "seed": 42,
+    "start": "2026-01",
+    "file_format": "parquet",
+}
 
 
 def _copy_samples(settings: Settings) -> None:
@@ -846,7 +956,9 @@ def _summary(settings: Settings) -> None:
     try:
         rows = _billing_totals(con)
         files = con.execute("SELECT count(*) FROM meta.file_ledger").fetchone()[0]
-        rejected = con.execute("SELECT count(*) FROM meta.landing_files WHERE status = 'rejected'").fetchone()[0]
+        rejected = con.execute(
+            "SELECT count(*) FROM meta.landing_files WHERE status = 'rejected'"
+        ).fetchone()[0]
     finally:
         con.close()
     click.echo("")
@@ -854,14 +966,23 @@ def _summary(settings: Settings) -> None:
     periods = len({r[2] for r in rows})
     total_rows = sum(r[3] for r in rows)
     click.echo("")
-    click.echo(f"{periods} billing periods, {total_rows:,} line items from {files} loaded file-period(s)"
-               + (f", {rejected} rejected file(s) (see meta.landing_files)" if rejected else ""))
+    click.echo(
+        f"{periods} billing periods, {total_rows:,} line items from {files} loaded file-period(s)"
+        + (f", {rejected} rejected file(s) (see meta.landing_files)" if rejected else "")
+    )
     click.echo(f"warehouse: {settings.warehouse}")
-    click.echo("query it:  tfm sql \"SELECT * FROM meta.file_ledger\"")
-    click.echo("closed months: tfm sql \"SELECT * FROM closed.period_status\"; reports in " + str(settings.close_reports))
+    click.echo('query it:  tfm sql "SELECT * FROM meta.file_ledger"')
+    click.echo(
+        'closed months: tfm sql "SELECT * FROM closed.period_status"; reports in '
+        + str(settings.close_reports)
+    )
     if rows:
-        click.echo(f"monthly report: tfm report --period {max(r[2] for r in rows)}   (dbt docs: tfm docs --out DIR)")
-    click.echo(f"Dagster UI: tfm ui   (or DAGSTER_HOME={settings.dagster_home} dagster dev -m orchestration.definitions)")
+        click.echo(
+            f"monthly report: tfm report --period {max(r[2] for r in rows)}   (dbt docs: tfm docs --out DIR)"
+        )
+    click.echo(
+        f"Dagster UI: tfm ui   (or DAGSTER_HOME={settings.dagster_home} dagster dev -m orchestration.definitions)"
+    )
 
 
 @main.command()

@@ -3,13 +3,16 @@
     python -m orchestration.spark build --warehouse WAREHOUSE.duckdb --dir DIR
     python -m orchestration.spark compare --warehouse WAREHOUSE.duckdb --dir DIR
     python -m orchestration.spark models --dir DIR    (the Python models on DIR's Spark catalog)
+    python -m orchestration.spark quality --dir DIR   (the marts' Great Expectations suites on it)
 
 ``build`` writes the warehouse's raw layer as parquet partitioned by billing period under ``DIR/raw``
 (``orchestration.spark_raw``), registers it in the catalog of the dbt profile's ``spark`` output and builds
 there as ``tfm build`` does on DuckDB: ``dbt build`` of everything the Python models do not feed, the Python
 models (forecasts and anomalies, ``orchestration.predictions`` through a ``SparkStore``: they read the Spark
-marts and write the ``ml`` tables in Spark's catalog), then ``dbt build`` of what reads them. Every model,
-seed, data test and unit test runs. Then it compares. ``compare`` prints, for every table of the schema
+marts and write the ``ml`` tables in Spark's catalog), then ``dbt build`` of what reads them, then the Great
+Expectations suites of the marts on Spark's tables (``orchestration.quality.engines``: the suites' DuckDB SQL
+transpiled by sqlglot; results in ``DIR/quality``). Every model, seed, data test and unit test runs. Then it
+compares, and exits 1 when a model or test failed, a blocking check failed, or a mart differs. ``compare`` prints, for every table of the schema
 ``marts`` in the DuckDB warehouse, its row count on both engines and whether every DECIMAL column adds up to the
 same amount to the cent (both sums exact DECIMAL), and exits 1 when a mart is missing on Spark or differs.
 
@@ -29,13 +32,14 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
 from orchestration.console import DbtResults, dbt_results_of
+from orchestration.quality.checks import CheckResult, blocking_failures
 from orchestration.quoting import lit, q
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
 from orchestration.spark_raw import export_raw_layer, register_raw_tables
@@ -75,6 +79,11 @@ class SparkFolders:
     @property
     def target(self) -> Path:
         return self.root / "dbt-target"
+
+    @property
+    def quality(self) -> Path:
+        """The Great Expectations checks of the last build: ``results.json``, the GX stores, ``data_docs/``."""
+        return self.root / "quality"
 
     def environment(self, target: Path | None = None) -> dict[str, str]:
         """The process environment that points the profile's ``spark`` output at these folders (dbt's
@@ -134,6 +143,44 @@ def run_models(log=print) -> None:
         log(f"anomalies: {anomalies.episodes} episode(s), in {anomalies.seconds:.1f} s")
     finally:
         session.stop()
+
+
+def run_quality(folders: SparkFolders, log=print) -> list[CheckResult]:
+    """Every Great Expectations suite of a table dbt or the Python models build (the public marts), over every
+    billing period it holds, on the Spark catalog this process's environment points at; the results are written
+    to ``folders.quality / "results.json"`` and rendered as Data Docs in ``folders.quality / "data_docs"``. The
+    landing tables' suites are not run: ingest validated those rows on DuckDB before writing them as parquet."""
+    from orchestration.quality.engines import SparkTables
+    from orchestration.quality.suites import QualityContext, table_suites, validate_table
+
+    session = spark_session()
+    try:
+        session.sparkContext.setLogLevel("ERROR")
+        tables = SparkTables(session)
+        context = QualityContext(folders.quality / "data_docs")
+        results: list[CheckResult] = []
+        for suite in table_suites():
+            if suite.is_landing:
+                continue
+            outcome = validate_table(tables, suite, context, run_name="spark build")
+            for section in outcome.sections:
+                log(f"{suite.suite_name(section.section.name)}: {section.status}: {section.summary()[:300]}")
+            results.extend(outcome.check_results())
+        context.build_data_docs()
+    finally:
+        session.stop()
+    (folders.quality / "results.json").write_text(
+        json.dumps([asdict(result) for result in results], indent=1, default=str) + "\n"
+    )
+    return results
+
+
+def quality_results(folders: SparkFolders) -> list[CheckResult]:
+    """The Great Expectations results of the last Spark build in ``folders`` (empty when none ran)."""
+    path = folders.quality / "results.json"
+    if not path.is_file():
+        return []
+    return [CheckResult(**result) for result in json.loads(path.read_text())]
 
 
 def run_dbt(folders: SparkFolders, *args: str, target: Path | None = None) -> subprocess.CompletedProcess:
@@ -199,16 +246,26 @@ def build(
     with timer("dbt build before the models"):
         _dbt_step(folders, before, "build", "--exclude", f"source:{ML_SOURCE}+", log=log)
     with timer("python models"):
-        models = subprocess.run(
-            [sys.executable, "-m", "orchestration.spark", "models", "--dir", str(folders.root)],
-            cwd=folders.root, env=folders.environment(), capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    if models.returncode != 0:
-        tail = "\n".join((models.stdout + models.stderr).splitlines()[-40:])
-        raise SparkBuildError(f"the Python models failed on Spark (exit {models.returncode}):\n{tail}")
+        _subprocess_step(folders, "models", "the Python models")
     with timer("dbt build after the models"):
         _dbt_step(folders, after, "build", "--select", f"source:{ML_SOURCE}+", log=log)
+    # As tfm build's asset checks: the Great Expectations suites of the marts, on Spark's tables.
+    (folders.quality / "results.json").unlink(missing_ok=True)
+    with timer("quality checks"):
+        _subprocess_step(folders, "quality", "the Great Expectations checks")
     return dbt_results_of([before, after])
+
+
+def _subprocess_step(folders: SparkFolders, command: str, what: str) -> None:
+    """``python -m orchestration.spark <command> --dir ...``: a process of its own, since the catalog (Derby)
+    admits one JVM at a time and dbt's session has ended."""
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestration.spark", command, "--dir", str(folders.root)],
+        cwd=folders.root, env=folders.environment(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        raise SparkBuildError(f"{what} failed on Spark (exit {done.returncode}):\n{tail}")
 
 
 class _StepTimer:
@@ -374,9 +431,24 @@ def comparison_lines(comparisons: list[MartComparison]) -> list[str]:
     return lines
 
 
+def check_lines(results: list[CheckResult]) -> list[str]:
+    """The Great Expectations results of a Spark build, as ``tfm build`` reports them: a line per section that did
+    not pass (a blocking one first), then how many passed."""
+    lines = [
+        f"{'FAIL' if r.blocks else 'warn'} {r.name} ({r.target}): {r.value}"
+        for r in sorted(results, key=lambda r: (not r.blocks, r.name))
+        if not r.passed
+    ]
+    passed = sum(r.passed for r in results)
+    lines.append(
+        f"quality checks: {passed} of {len(results)} passed, {len(blocking_failures(results))} blocking failed"
+    )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("build", "compare", "models"))
+    parser.add_argument("command", choices=("build", "compare", "models", "quality"))
     parser.add_argument("--warehouse", type=Path, help="the DuckDB warehouse (built by tfm): build, compare")
     parser.add_argument("--dir", type=Path, required=True, help="the folder the Spark build writes to")
     parser.add_argument(
@@ -384,12 +456,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     options = parser.parse_args(argv)
     folders = SparkFolders(options.dir)
-    if options.command == "models":
+    if options.command in ("models", "quality"):
         os.environ.update(folders.environment())
-        run_models()
+        if options.command == "models":
+            run_models()
+        else:
+            run_quality(folders)
         return 0
     if options.warehouse is None:
         parser.error(f"{options.command} needs --warehouse")
+    failed = False
     if options.command == "build":
         reason = java_missing()
         if reason:
@@ -401,9 +477,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(results.lines()))
         for name, message in results.errors:
             print(f"  ERROR {name}: {message}")
+        checks = quality_results(folders)
+        print("\n".join(check_lines(checks)))
+        failed = bool(results.errors) or bool(blocking_failures(checks))
     comparisons = compare_marts(options.warehouse, folders.warehouse)
     print("\n".join(comparison_lines(comparisons)))
-    return 0 if all(c.equal for c in comparisons) else 1
+    return 0 if all(c.equal for c in comparisons) and not failed else 1
 
 
 if __name__ == "__main__":

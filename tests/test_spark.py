@@ -12,14 +12,28 @@ package. pyspark and dbt-spark are the ``spark`` extra of the test command's ins
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from orchestration.console import dbt_results_of
+from orchestration.quality.checks import blocking_failures
 from orchestration.quoting import lit
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
-from orchestration.spark import SparkFolders, build, compare_marts, comparison_lines, java_missing, run_dbt
+from orchestration.spark import (
+    SparkFolders,
+    check_lines,
+    compare_marts,
+    comparison_lines,
+    java_missing,
+    quality_results,
+    run_dbt,
+)
 from orchestration.spark_raw import export_raw_layer, register_raw_tables
 from tests.conftest import built_warehouse
 
@@ -28,7 +42,8 @@ pytestmark = pytest.mark.skipif(java_missing() is not None, reason=java_missing(
 
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory):
-    """(DuckDB settings, Spark folders, dbt's results on Spark): the samples and a generated month built on both."""
+    """(DuckDB settings, Spark folders, dbt's results on Spark, the tfm spark build run): the samples and a generated
+    month built by tfm on DuckDB, then by ``tfm spark build --compare`` on Spark, as a user runs them."""
     import pyspark  # noqa: F401  the spark extra: fail here, before building anything, when it is missing
 
     from orchestration.cli import DEMO_BUSINESS_DIR, _copy_samples
@@ -50,9 +65,15 @@ def both_engines(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TFM_RAW_PARQUET_DIR", str(raw_dir))
         with built_warehouse(home / "tfm", populate) as settings:
-            folders = SparkFolders(home / "spark")
-            results = build(settings.warehouse, folders, raw_dir=raw_dir)
-            yield settings, folders, results
+            environment = {**os.environ, "TFM_HOME": str(settings.home), "TFM_RAW_PARQUET_DIR": str(raw_dir)}
+            environment.pop("TFM_DBT_TARGET", None)
+            done = subprocess.run(
+                [str(Path(sys.executable).with_name("tfm")), "spark", "build", "--compare"],
+                env=environment, capture_output=True, text=True, check=False, timeout=3000,
+            )  # fmt: skip
+            folders = SparkFolders(settings.home / "spark")
+            results = dbt_results_of([folders.target / "1-before-models", folders.target / "2-after-models"])
+            yield settings, folders, results, done
 
 
 def spark_error(message: str) -> str:
@@ -63,7 +84,7 @@ def spark_error(message: str) -> str:
 
 
 def test_every_model_seed_and_data_test_passes_on_spark(both_engines):
-    settings, _, results = both_engines
+    settings, _, results, _ = both_engines
     assert results.errors == [], "\n".join(
         f"{name}: {spark_error(message)}" for name, message in results.errors
     )
@@ -81,8 +102,44 @@ def test_every_model_seed_and_data_test_passes_on_spark(both_engines):
     ), results.lines() + duckdb_results.lines()
 
 
+def test_tfm_spark_build_reports_the_build_the_checks_and_the_comparison(both_engines):
+    """``tfm spark build --compare`` exits 0 on a good build, with a line per step, dbt's counts, the quality checks
+    and the comparison; nothing is exported (the raw layer is ingest's parquet)."""
+    _, folders, _, done = both_engines
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    for step in ("register raw tables", "dbt build before the models", "python models", "quality checks"):
+        assert re.search(rf"^step {step}: [\d.]+ s$", output, re.MULTILINE), output[-6000:]
+    assert "step export raw layer" not in output and not folders.raw.exists()
+    checks = re.search(r"^quality checks: (\d+) of (\d+) passed, 0 blocking failed$", output, re.MULTILINE)
+    assert checks and int(checks.group(2)) >= 14, output[-6000:]
+    equal = re.search(r"^(\d+) of (\d+) marts equal", output, re.MULTILINE)
+    assert equal and equal.group(1) == equal.group(2) and int(equal.group(2)) >= 19, output[-6000:]
+
+
+def test_tfm_refuses_spark_where_it_drives_duckdb(tmp_path):
+    """tfm build and close build the DuckDB warehouse: with the spark target they stop, pointing at tfm spark build;
+    tfm spark build runs a local session and points cluster users at dbt."""
+    tfm = str(Path(sys.executable).with_name("tfm"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TFM_", "DAGSTER_HOME", "DBT_"))}
+    environment["TFM_HOME"] = str(tmp_path / "tfm")
+    for args, extra, expected in (
+        (["build"], {"TFM_DBT_TARGET": "spark"}, "build on Spark with 'tfm spark build'"),
+        (
+            ["close", "--period", "2026-01"],
+            {"TFM_DBT_TARGET": "spark"},
+            "build on Spark with 'tfm spark build'",
+        ),
+        (["spark", "build"], {"TFM_SPARK_METHOD": "thrift"}, "on a cluster, build with dbt itself"),
+    ):
+        done = subprocess.run(
+            [tfm, *args], env={**environment, **extra}, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 1 and expected in done.stderr, (args, done.stderr)
+
+
 def test_every_public_mart_has_the_same_rows_and_money_on_both_engines(both_engines):
-    settings, folders, results = both_engines
+    settings, folders, results, _ = both_engines
     comparisons = compare_marts(settings.warehouse, folders.warehouse)
     # A mart missing on Spark is one that failed or was skipped there: the failures say why.
     report = "\n".join(
@@ -103,7 +160,7 @@ def test_the_python_models_run_on_spark_and_agree_with_duckdb(both_engines):
     tables, a forecast date per partition), not DuckDB's exported: the same forecasts and episodes."""
     import duckdb
 
-    settings, folders, _ = both_engines
+    settings, folders, _, _ = both_engines
     ml = folders.warehouse / "ml.db"
     dates = {p.name.split("=", 1)[1] for p in (ml / "cost_forecasts").glob("forecast_date=*")}
     assert not folders.raw.exists()  # nothing was exported from DuckDB: the raw layer is ingest's
@@ -147,7 +204,7 @@ def test_the_comparison_notices_a_mart_that_differs(both_engines, tmp_path):
     """The comparison itself can fail: a mart missing on Spark, or a cent moved on every row of one file."""
     import duckdb
 
-    settings, folders, _ = both_engines
+    settings, folders, _, _ = both_engines
     altered = tmp_path / "warehouse"
     shutil.copytree(folders.warehouse / "marts.db", altered / "marts.db")
     shutil.rmtree(altered / "marts.db" / "dim_services")
@@ -169,6 +226,76 @@ def test_the_comparison_notices_a_mart_that_differs(both_engines, tmp_path):
     assert by_table["dim_services"].rows_spark is None and not by_table["dim_services"].equal
 
 
+def test_the_marts_great_expectations_suites_run_on_spark_as_on_duckdb(both_engines):
+    """The Spark build ends with the marts' GX suites on Spark's tables (the suites' DuckDB SQL transpiled): every
+    section ran, the schema contracts hold in Spark's types, and each section ends as it does on DuckDB."""
+    import duckdb
+
+    from orchestration.quality.suites import QualityContext, table_suites, validate_table
+
+    settings, folders, _, _ = both_engines
+    spark = {r.name: r for r in quality_results(folders)}
+    suites = [suite for suite in table_suites() if not suite.is_landing]
+    assert len(spark) >= 2 * len(suites) >= 14, sorted(spark)
+    assert (folders.quality / "data_docs" / "index.html").is_file()
+    errors = [f"{r.name}: {r.value}" for r in spark.values() if r.status == "error"]
+    assert errors == [], errors
+    assert blocking_failures(list(spark.values())) == [], check_lines(list(spark.values()))
+    assert all(spark[f"gx:{suite.name}.schema"].passed for suite in suites), check_lines(list(spark.values()))
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        context = QualityContext(None)
+        duck = {r.name: r for suite in suites for r in validate_table(con, suite, context).check_results()}
+    finally:
+        con.close()
+    assert sorted(spark) == sorted(duck)
+    differing = [f"{name}: spark {spark[name].value} / duckdb {duck[name].value}" for name in duck
+                 if spark[name].status != duck[name].status]  # fmt: skip
+    assert differing == []
+    assert any(r.status == "warn" for r in duck.values())  # not vacuous: the samples' months warn on volume
+
+
+def test_a_blocking_check_that_fails_on_spark_fails_the_build(both_engines, tmp_path):
+    """One mart's rows altered on Spark (a unit added to every team's total): its values suite fails, blocking."""
+    import duckdb
+
+    _, folders, _, _ = both_engines
+    table = folders.warehouse / "marts.db" / "fct_showback_monthly"
+    files = sorted(table.rglob("*.parquet"))
+    assert len(files) == 1, files
+    original = tmp_path / "original.parquet"
+    shutil.copy2(files[0], original)
+    # Spark's local file system checks a file against its .crc beside it: the rewritten file goes without one.
+    checksum = files[0].with_name(f".{files[0].name}.crc")
+    shutil.copy2(checksum, tmp_path / "original.crc")
+    kept = folders.quality / "results.json"
+    shutil.copy2(kept, tmp_path / "results.json")
+    try:
+        checksum.unlink()
+        con = duckdb.connect()
+        con.execute(
+            "copy (select * replace (total_cost + 1 as total_cost) from read_parquet(?)) to "
+            + lit(str(files[0]))
+            + " (format parquet)",
+            [str(original)],
+        )
+        con.close()
+        done = subprocess.run(
+            [sys.executable, "-m", "orchestration.spark", "quality", "--dir", str(folders.root)],
+            cwd=folders.root, env=folders.environment(), capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        results = quality_results(folders)
+    finally:
+        shutil.copy2(original, files[0])
+        shutil.copy2(tmp_path / "original.crc", checksum)
+        shutil.copy2(tmp_path / "results.json", kept)
+    failed = [r.name for r in blocking_failures(results)]
+    assert failed == ["gx:mart_fct_showback_monthly.values"], check_lines(results)
+    assert any(line.startswith("FAIL gx:mart_fct_showback_monthly.values") for line in check_lines(results))
+    assert "total_residual" in next(r.value for r in results if r.name == failed[0])
+
+
 def _spark_periods(folders, table: str, column: str) -> set[str]:
     return {p.name.split("=", 1)[1] for p in (folders.warehouse / "marts.db" / table).glob(f"{column}=*")}
 
@@ -179,7 +306,7 @@ def test_a_billing_period_whose_rows_all_disappear_is_removed_on_spark(both_engi
     The last test of the module: it changes the Spark build."""
     import duckdb
 
-    settings, folders, _ = both_engines
+    settings, folders, _, _ = both_engines
     before = _spark_periods(folders, "fct_focus_charges", "x_billing_period")
     assert {"2018-10-01", "2018-11-01"} <= before  # the Athena sample's two months
     pruned = tmp_path / "pruned.duckdb"

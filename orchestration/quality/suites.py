@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.quality.checks import SAMPLE_ROWS, CheckResult
+from orchestration.quality.engines import SuiteTables, tables_of
 from orchestration.quality.gx import SUITES_DIR
 from orchestration.quoting import q
 
@@ -158,43 +159,38 @@ def _add_month(day: date, months: int = 1) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, suite: TableSuite) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [suite.schema, suite.table_name],
-        ).fetchone()[0]
-    )
+def table_exists(con: duckdb.DuckDBPyConnection | SuiteTables, suite: TableSuite) -> bool:
+    return tables_of(con).exists(suite.schema, suite.table_name)
 
 
-def periods_with_rows(con: duckdb.DuckDBPyConnection, suite: TableSuite) -> list[date]:
+def periods_with_rows(con: duckdb.DuckDBPyConnection | SuiteTables, suite: TableSuite) -> list[date]:
     """The billing periods (first days) the table has rows for."""
-    rows = con.execute(
-        f"SELECT DISTINCT CAST(date_trunc('month', {q(suite.period_column)}) AS DATE) FROM {_table(suite)} "
-        f"WHERE {q(suite.period_column)} IS NOT NULL ORDER BY 1"
-    ).fetchall()
-    return [row[0] for row in rows]
+    frame = tables_of(con).frame(
+        f"SELECT DISTINCT CAST(date_trunc('month', {q(suite.period_column)}) AS DATE) AS billing_period "
+        f"FROM {_table(suite)} WHERE {q(suite.period_column)} IS NOT NULL ORDER BY 1",
+        {},
+    )
+    return [pd.Timestamp(value).date() for value in frame["billing_period"]]
 
 
 def _table(suite: TableSuite) -> str:
     return f"{q(suite.schema)}.{q(suite.table_name)}"
 
 
-def schema_frame(con: duckdb.DuckDBPyConnection, suite: TableSuite) -> pd.DataFrame:
-    """One row per column of the table: its name, its DuckDB type, and both as ``column`` (``total
-    DECIMAL(38,18)``), which the schema sections compare with the suite's list."""
-    frame = con.execute(
-        "SELECT column_name, data_type, column_name || ' ' || data_type AS column FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [suite.schema, suite.table_name],
-    ).df()
+def schema_frame(con: duckdb.DuckDBPyConnection | SuiteTables, suite: TableSuite) -> pd.DataFrame:
+    """One row per column of the table: its name, its type (DuckDB's, or the engine's: see
+    :mod:`orchestration.quality.engines`), and both as ``column`` (``total DECIMAL(38,18)``), which the schema
+    sections compare with the suite's list."""
+    columns = tables_of(con).columns(suite.schema, suite.table_name)
+    frame = pd.DataFrame(columns, columns=["column_name", "data_type"], dtype=object)
+    frame["column"] = frame["column_name"] + " " + frame["data_type"]
     return frame
 
 
 def values_frame(con: duckdb.DuckDBPyConnection, suite: TableSuite, start: date, end: date) -> pd.DataFrame:
     """The suite's query over the periods from ``start`` (inclusive) to ``end`` (exclusive)."""
     sql = (QUERIES_DIR / suite.query).read_text(encoding="utf-8").replace("{table}", _table(suite))
-    return con.execute(sql, {"period_start": start, "period_end": end}).df()
+    return tables_of(con).frame(sql, {"period_start": start, "period_end": end})
 
 
 def period_frame(
@@ -249,7 +245,7 @@ def period_frame(
     now = datetime.now(UTC).replace(tzinfo=None)
     params = {"lookback": _add_month(start, -1), "period_start": start, "period_end": end, "today": today,
               "now": now}  # fmt: skip
-    return con.execute(sql, params).df()
+    return tables_of(con).frame(sql, params)
 
 
 # --- Great Expectations -----------------------------------------------------------------------------
@@ -617,8 +613,24 @@ class TableOutcome:
         ]
 
 
+def _in_engine_types(tables: SuiteTables, section: Section) -> Section:
+    """The schema section with its column list in ``tables``' own type names (unchanged on DuckDB)."""
+    if tables.engine == "duckdb":
+        return section
+    expectations = []
+    for expectation in section.expectations:
+        kwargs = dict(expectation["kwargs"])
+        if kwargs.get("column") == "column" and isinstance(kwargs.get("value_set"), list):
+            kwargs["value_set"] = [
+                f"{name} {tables.type_name(data_type)}"
+                for name, data_type in (value.split(" ", 1) for value in kwargs["value_set"])
+            ]
+        expectations.append({**expectation, "kwargs": kwargs})
+    return Section(section.name, section.blocking, section.description, expectations)
+
+
 def validate_table(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | SuiteTables,
     suite: TableSuite,
     gx_context: QualityContext,
     *,
@@ -627,8 +639,11 @@ def validate_table(
     parameters: Mapping[str, Any] | None = None,
     run_name: str | None = None,
 ) -> TableOutcome:
-    """Validate one table: one billing period (``period``), or every period it holds (``None``)."""
+    """Validate one table: one billing period (``period``), or every period it holds (``None``).
+
+    ``con``: the DuckDB warehouse, or another engine's tables (:class:`~orchestration.quality.engines.SparkTables`)."""
     started = time.monotonic()
+    con = tables_of(con)
     label = period.strftime("%Y-%m") if period else None
     outcome = TableOutcome(suite, label)
     if not table_exists(con, suite):
@@ -653,7 +668,7 @@ def validate_table(
     run_name = run_name or (label or "all periods")
     try:
         volume = period_frame(con, suite, start, end, today)
-    except duckdb.Error as exc:
+    except con.errors as exc:
         volume = None
         volume_error = str(exc).splitlines()[0]
     if volume is not None and volume.empty:
@@ -673,11 +688,13 @@ def validate_table(
                 raise RuntimeError(volume_error)
             else:
                 frame = volume
-        except (duckdb.Error, RuntimeError) as exc:
+        except (*con.errors, RuntimeError) as exc:
             outcome.sections.append(
                 SectionOutcome(suite, section, pd.DataFrame(), False, error=str(exc).splitlines()[0][:300])
             )
             continue
+        if section.name == "schema":
+            section = _in_engine_types(con, section)
         try:
             outcome.sections.append(gx_context.validate(suite, section, frame, params, run_name))
         except Exception as exc:
