@@ -72,8 +72,12 @@ def both_engines(tmp_path_factory):
                 env=environment, capture_output=True, text=True, check=False, timeout=3000,
             )  # fmt: skip
             folders = SparkFolders(settings.home / "spark")
-            results = dbt_results_of([folders.target / "1-before-models", folders.target / "2-after-models"])
-            yield settings, folders, results, done
+            steps = [folders.target / "1-before-models", folders.target / "2-after-models"]
+            if not all((step / "run_results.json").is_file() for step in steps):
+                pytest.fail(
+                    f"tfm spark build did not get through dbt:\n{(done.stdout + done.stderr)[-6000:]}"
+                )
+            yield settings, folders, dbt_results_of(steps), done
 
 
 def spark_error(message: str) -> str:
