@@ -12,9 +12,10 @@ models (forecasts and anomalies, ``orchestration.predictions`` through a ``Spark
 marts and write the ``ml`` tables in Spark's catalog), then ``dbt build`` of what reads them, then the Great
 Expectations suites of the marts on Spark's tables (``orchestration.quality.engines``: the suites' DuckDB SQL
 transpiled by sqlglot; results in ``DIR/quality``). Every model, seed, data test and unit test runs. Then it
-compares, and exits 1 when a model or test failed, a blocking check failed, or a mart differs. ``compare`` prints, for every table of the schema
-``marts`` in the DuckDB warehouse, its row count on both engines and whether every DECIMAL column adds up to the
-same amount to the cent (both sums exact DECIMAL), and exits 1 when a mart is missing on Spark or differs.
+compares, and exits 1 when a model or test failed, a blocking check failed, or a mart differs. ``compare``
+prints, for every table of the schema ``marts`` in the DuckDB warehouse, its row count on both engines and whether
+every DECIMAL column adds up to the same amount to the cent (both sums exact DECIMAL), and exits 1 when a mart is
+missing on Spark or differs. ``tfm spark build`` runs ``build`` on ``$TFM_HOME``.
 
 Everything Spark writes stays under ``DIR``: the session's warehouse folder (``DIR/warehouse``, one folder per
 table), its Derby catalog (``DIR/metastore``), dbt's target and logs. The local session needs pyspark (the
