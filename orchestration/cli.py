@@ -97,9 +97,8 @@ def _describe_failure(exc: BaseException) -> str:
     for error in chain:
         module = type(error).__module__
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        if (
-            type(error).__name__ == "DagsterDbtCliRuntimeError"
-        ):  # dbt failed outside a run: parsing the project
+        # dbt failed outside a run: parsing the project
+        if type(error).__name__ == "DagsterDbtCliRuntimeError":
             return "; ".join(_dbt_problems(str(error), limit=2))
         if module.startswith("sqlalchemy"):
             state = "is not writable" if not os.access(settings.dagster_home, os.W_OK) else "cannot be used"
@@ -266,9 +265,8 @@ def _orphaned_periods(settings: Settings, period: date | None, *, prune: bool) -
             return []
         if not prune:
             problems = [orphan_message(state, rows) for state, rows in orphans]
-            ready = con.execute("SELECT count(*) FROM meta.landing_files WHERE status = 'ready'").fetchone()[
-                0
-            ]
+            ready_files = "SELECT count(*) FROM meta.landing_files WHERE status = 'ready'"
+            ready = con.execute(ready_files).fetchone()[0]
             if ready == 0:
                 problems.insert(
                     0,
@@ -581,8 +579,8 @@ def _duckdb_target() -> None:
 
 @main.group(name="spark")
 def spark_group() -> None:
-    """The same dbt project on Apache Spark (the profile's spark output: a local session unless TFM_SPARK_METHOD
-    names a cluster)."""
+    """The same dbt project on Apache Spark, on a local session (the profile's spark output; on a cluster, run dbt
+    itself with TFM_DBT_TARGET=spark)."""
 
 
 @spark_group.command(name="build")

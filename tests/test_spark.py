@@ -37,6 +37,8 @@ from orchestration.spark import (
 from orchestration.spark_raw import export_raw_layer, register_raw_tables
 from tests.conftest import built_warehouse
 
+TFM = str(Path(sys.executable).with_name("tfm"))
+
 pytestmark = pytest.mark.skipif(java_missing() is not None, reason=java_missing() or "")
 
 
@@ -68,7 +70,7 @@ def both_engines(tmp_path_factory):
             environment = {**os.environ, "TFM_HOME": str(settings.home), "TFM_RAW_PARQUET_DIR": str(raw_dir)}
             environment.pop("TFM_DBT_TARGET", None)
             done = subprocess.run(
-                [str(Path(sys.executable).with_name("tfm")), "spark", "build", "--compare"],
+                [TFM, "spark", "build", "--compare"],
                 env=environment, capture_output=True, text=True, check=False, timeout=3000,
             )  # fmt: skip
             folders = SparkFolders(settings.home / "spark")
@@ -124,7 +126,6 @@ def test_tfm_spark_build_reports_the_build_the_checks_and_the_comparison(both_en
 def test_tfm_refuses_spark_where_it_drives_duckdb(tmp_path):
     """tfm build and close build the DuckDB warehouse: with the spark target they stop, pointing at tfm spark build;
     tfm spark build runs a local session and points cluster users at dbt."""
-    tfm = str(Path(sys.executable).with_name("tfm"))
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("TFM_", "DAGSTER_HOME", "DBT_"))}
     environment["TFM_HOME"] = str(tmp_path / "tfm")
     for args, extra, expected in (
@@ -137,7 +138,7 @@ def test_tfm_refuses_spark_where_it_drives_duckdb(tmp_path):
         (["spark", "build"], {"TFM_SPARK_METHOD": "thrift"}, "on a cluster, build with dbt itself"),
     ):
         done = subprocess.run(
-            [tfm, *args], env={**environment, **extra}, capture_output=True, text=True, check=False
+            [TFM, *args], env={**environment, **extra}, capture_output=True, text=True, check=False
         )
         assert done.returncode == 1 and expected in done.stderr, (args, done.stderr)
 

@@ -6,7 +6,7 @@ whose sum is its cost, and has three sections, each its own GX expectation suite
 validated against its own frame:
 
 - ``schema``: one row per column of the table, ``column`` holding its name and DuckDB type
-  (``total DECIMAL(38,18)``), compared with the list in the suite file.
+  (``total DECIMAL(38,18)``), compared with the list in the suite file (on Spark, both in Spark's type names).
 - ``values``: the suite's query: the period's rows grouped by what identifies them (accounts, currency,
   charge types...) with counts of missing values, sums and min/max dates computed in SQL. Every
   row of the table is counted, but the frame holds one row per group, not per line item.
@@ -23,8 +23,9 @@ Adding a table is one JSON file and one query; a landing table (schema ``raw``) 
 has no rows in the period, is skipped. Validation results go to a GX file context under
 ``$TFM_HOME/quality/gx`` and are browsable as GX Data Docs in ``$TFM_HOME/quality/data_docs``.
 
-GX runs on pandas frames pulled from DuckDB (see :mod:`orchestration.quality.gx` for why), so memory
-is bounded by the number of groups and periods, not by the line items.
+GX runs on pandas frames pulled from DuckDB (see :mod:`orchestration.quality.gx` for why), or from the same
+tables on Spark (:mod:`orchestration.quality.engines`), so memory is bounded by the number of groups and periods,
+not by the line items.
 """
 
 from __future__ import annotations
